@@ -1,0 +1,3 @@
+// Public library API.
+export * from './errors.js';
+export type * from './events.js';
