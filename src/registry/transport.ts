@@ -1,0 +1,207 @@
+// HTTP to one registry: scheme choice (HTTPS, with plain HTTP only for loopback or insecure hosts),
+// authentication, retries with backoff that honour Retry-After, and redirects followed by hand so
+// that credentials never reach another origin.
+import type { Dispatcher } from 'undici';
+import { OciToolError } from '../errors.js';
+import type { ProgressListener } from '../events.js';
+import { Authenticator } from './auth.js';
+import type { Connections } from './connections.js';
+import type { CredentialSource } from './credentials.js';
+import { apiHost, isLoopbackRegistry } from './reference.js';
+import { backoffDelay, defaultRetryPolicy, isTemporaryError, isTemporaryStatus, parseRetryAfter, wait, type RetryPolicy } from './retry.js';
+
+export interface RegistryRequest {
+  method: 'GET' | 'HEAD';
+  /** Path below the registry root, e.g. /v2/library/busybox/manifests/latest */
+  path: string;
+  scope: string;
+  headers?: Record<string, string>;
+  /** What is being fetched, for messages: "manifest docker.io/library/busybox:latest". */
+  what: string;
+  signal?: AbortSignal;
+}
+
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+export interface TransportOptions {
+  connections: Connections;
+  credentials?: CredentialSource;
+  repository?: string;
+  retry?: Partial<RetryPolicy>;
+  onProgress?: ProgressListener;
+}
+
+const USER_AGENT = 'oci-tool/0.1';
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const MAX_ERROR_BODY = 64 * 1024;
+
+export class RegistryTransport {
+  readonly retry: RetryPolicy;
+  private readonly auth: Authenticator;
+  private scheme: 'https:' | 'http:' = 'https:';
+  private readonly host: string;
+
+  constructor(readonly registry: string, private readonly opts: TransportOptions) {
+    this.host = apiHost(registry);
+    this.retry = { ...defaultRetryPolicy, ...opts.retry };
+    this.auth = new Authenticator(registry, opts.connections, opts.credentials, opts.repository);
+  }
+
+  private get mayUseHttp(): boolean {
+    return isLoopbackRegistry(this.host) || this.opts.connections.isInsecure(this.registry) || this.opts.connections.isInsecure(this.host);
+  }
+
+  /** Sends a request, retrying what is temporary; a non-success status becomes an OciToolError. */
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    let authTried = false;
+    for (let attempt = 1; ; attempt++) {
+      req.signal?.throwIfAborted();
+      let res: RegistryResponse;
+      try {
+        res = await this.send(req);
+      } catch (e) {
+        if (isOurError(e) || attempt >= this.retry.attempts || !isTemporaryError(e)) throw networkError(e, req.what, this.registry);
+        await this.pause(req, attempt, backoffDelay(this.retry, attempt), describeCause(e));
+        continue;
+      }
+      if (res.status === 401 && !authTried) {
+        authTried = true;
+        await res.body.dump().catch(() => {});
+        await this.auth.challenge(res.headers['www-authenticate'], req.scope);
+        attempt--;
+        continue;
+      }
+      if (isTemporaryStatus(res.status) && attempt < this.retry.attempts) {
+        const retryAfter = parseRetryAfter(header(res, 'retry-after'));
+        if (retryAfter !== undefined && retryAfter > this.retry.maxRetryAfterMs) throw await responseError(res, req);
+        await res.body.dump().catch(() => {});
+        await this.pause(req, attempt, retryAfter ?? backoffDelay(this.retry, attempt), `HTTP ${res.status}${rateLimitNote(res)}`);
+        continue;
+      }
+      if (res.status >= 400) throw await responseError(res, req);
+      return res;
+    }
+  }
+
+  private async pause(req: RegistryRequest, attempt: number, delayMs: number, reason: string): Promise<void> {
+    this.opts.onProgress?.({ type: 'retry', what: req.what, attempt, delayMs, reason });
+    await wait(delayMs, req.signal);
+  }
+
+  private async send(req: RegistryRequest): Promise<RegistryResponse> {
+    let url = new URL(`${this.scheme}//${this.host}${req.path}`);
+    const registryOrigin = url.origin;
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
+    const authorization = await this.auth.header(req.scope);
+    if (authorization) headers.authorization = authorization;
+    for (let hop = 0; hop < 10; hop++) {
+      const sameOrigin = url.origin === registryOrigin;
+      // Only the registry itself ever sees our credentials; blob storage gets a bare request.
+      if (!sameOrigin) delete headers.authorization;
+      let res: Dispatcher.ResponseData;
+      try {
+        const dispatcher = await this.opts.connections.forOrigin(url);
+        res = await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, signal: req.signal });
+      } catch (e) {
+        if (hop === 0 && this.scheme === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
+          this.scheme = 'http:';
+          return this.send(req);
+        }
+        throw e;
+      }
+      const location = res.headers.location;
+      if (redirectStatuses.has(res.statusCode) && typeof location === 'string') {
+        await res.body.dump().catch(() => {});
+        const next = new URL(location, url);
+        if (next.protocol === 'http:' && url.protocol === 'https:' && !isLoopbackRegistry(next.host)) {
+          throw new OciToolError('OCI_ERR_REGISTRY', `${req.what}: refusing a redirect from HTTPS to plain HTTP (${next.host})`);
+        }
+        url = next;
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    }
+    throw new OciToolError('OCI_ERR_REGISTRY', `${req.what}: too many redirects`);
+  }
+}
+
+export function header(res: RegistryResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function isOurError(e: unknown): boolean {
+  return e instanceof OciToolError;
+}
+
+/** A TLS handshake answered by a plain-HTTP server. */
+function isPlainHttpAnswer(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const { code, message } = cur as { code?: string; message?: string };
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number|packet length too long/i.test(message ?? '')) return true;
+  }
+  return false;
+}
+
+function describeCause(e: unknown): string {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const { code } = cur as { code?: string };
+    if (code) return code;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+function networkError(e: unknown, what: string, registry: string): unknown {
+  if (e instanceof OciToolError || (e instanceof Error && e.name === 'AbortError')) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new OciToolError('OCI_ERR_NETWORK', `${what}: cannot reach ${registry}: ${describeCause(e)}${msg && !msg.includes(describeCause(e)) ? ` (${msg})` : ''}`, { cause: e });
+}
+
+function rateLimitNote(res: RegistryResponse): string {
+  const limit = header(res, 'ratelimit-limit');
+  const remaining = header(res, 'ratelimit-remaining');
+  return limit || remaining ? ` (rate limit ${limit ?? '?'}, remaining ${remaining ?? '?'})` : '';
+}
+
+/** Turns an error response into one line: status, the registry's error codes and messages. */
+async function responseError(res: RegistryResponse, req: RegistryRequest): Promise<OciToolError> {
+  let text = '';
+  if (req.method !== 'HEAD') {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        n += chunk.length;
+        if (n >= MAX_ERROR_BODY) break;
+      }
+    } catch {
+      // the message is a courtesy; the status tells enough
+    }
+    text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY);
+  }
+  await res.body.dump().catch(() => {});
+  let detail = '';
+  try {
+    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    detail = (parsed.errors ?? []).map((x) => [x.code, x.message].filter(Boolean).join(': ')).filter(Boolean).join('; ');
+  } catch {
+    detail = '';
+  }
+  const suffix = detail ? ` (${detail.slice(0, 300)})` : '';
+  switch (res.status) {
+    case 401:
+    case 403:
+      return new OciToolError('OCI_ERR_AUTH', `${req.what}: access denied (HTTP ${res.status})${suffix}`);
+    case 404:
+      return new OciToolError('OCI_ERR_NOT_FOUND', `${req.what}: not found${suffix}`);
+    case 429:
+      return new OciToolError('OCI_ERR_RATE_LIMITED', `${req.what}: rate limited by the registry${rateLimitNote(res)}${suffix}`);
+    default:
+      return new OciToolError('OCI_ERR_REGISTRY', `${req.what}: registry answered HTTP ${res.status}${suffix}`);
+  }
+}
