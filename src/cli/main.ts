@@ -1,12 +1,25 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
+import { pullCommand } from './pull.js';
+
+const exitCodeHelp = `
+Exit codes:
+  0  success                      4  authentication or authorization failed
+  1  other failure                5  verification failed (digest, size, diff_id)
+  2  usage or bad input           6  network or registry failure (after retries)
+  3  not found (image, platform)  7  unsupported content (e.g. Docker schema 1)
+  130 interrupted`;
 
 export function buildProgram(): Command {
   const program = new Command('oci-tool')
     .description('OCI image and bundle toolkit: pull images into OCI layouts, unpack runtime bundles')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', exitCodeHelp);
+  for (const cmd of [pullCommand()]) {
+    program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
+  }
   return program;
 }
 
