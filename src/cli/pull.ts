@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 import { usageError } from '../errors.js';
-import { credentialSource, staticCredentials } from '../registry/credentials.js';
-import { DEFAULT_JOBS, pull } from '../registry/pull.js';
+import { DEFAULT_JOBS } from '../registry/defaults.js';
 import { createProgress, formatBytes } from './progress.js';
 import { readStdin } from './stdin.js';
 
@@ -11,6 +10,7 @@ interface PullFlags {
   allPlatforms?: boolean;
   format: 'source' | 'oci';
   jobs: string;
+  verifyDiffIds: boolean;
   refName?: string;
   username?: string;
   passwordStdin?: boolean;
@@ -35,6 +35,7 @@ export function pullCommand(): Command {
     .option('--all-platforms', 'store the whole index with every platform')
     .addOption(new Option('--format <format>', 'keep the source manifests, or convert Docker media types to OCI').choices(['source', 'oci']).default('source'))
     .option('-j, --jobs <n>', 'concurrent blob downloads', String(DEFAULT_JOBS))
+    .option('--no-verify-diff-ids', "skip decompressing layers to check the config's diff_ids (digests and sizes are still checked)")
     .option('--ref-name <name>', 'org.opencontainers.image.ref.name to write (default: the full normalized reference)')
     .option('--username <user>', 'registry user name (password from --password-stdin)')
     .option('--password-stdin', 'read the registry password or token from standard input')
@@ -60,6 +61,8 @@ Examples:
       if (flags.passwordStdin && !flags.username) throw usageError('--password-stdin needs --username');
       if (flags.platform && flags.allPlatforms) throw usageError('--platform and --all-platforms exclude each other');
       const tlsVerify = parseBool(flags.tlsVerify, '--tls-verify') && !flags.insecure;
+      // Loaded here, not at start-up, so that other commands and --help do not pay for HTTP and TLS.
+      const [{ pull }, { credentialSource, staticCredentials }] = await Promise.all([import('../registry/pull.js'), import('../registry/credentials.js')]);
       const credentials = flags.username
         ? staticCredentials({ username: flags.username, password: flags.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : '' })
         : credentialSource({ authFile: flags.authfile });
@@ -67,7 +70,7 @@ Examples:
       try {
         const result = await pull(reference, {
           layout: flags.layout, platform: flags.platform, allPlatforms: flags.allPlatforms, format: flags.format,
-          jobs, refName: flags.refName, credentials, tlsVerify, certDir: flags.certDir,
+          jobs, verifyDiffIds: flags.verifyDiffIds, refName: flags.refName, credentials, tlsVerify, certDir: flags.certDir,
           registriesConfig: flags.registriesConf, mirrors: flags.mirror, retry: { attempts },
           onProgress: progress.listener,
         });

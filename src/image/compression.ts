@@ -14,15 +14,18 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
-type ZlibWithZstd = typeof zlib & { createZstdDecompress?: () => Transform };
+type ZlibWithZstd = typeof zlib & { createZstdDecompress?: (opts?: zlib.ZlibOptions) => Transform };
+
+const OUTPUT_CHUNK = 256 * 1024;
 
 export function createDecompressor(kind: Compression): Transform {
   switch (kind) {
     case 'gzip':
-      return zlib.createGunzip();
+      // Large output chunks: per-chunk JS overhead, not inflate itself, dominates at 16 KiB.
+      return zlib.createGunzip({ chunkSize: OUTPUT_CHUNK });
     case 'zstd': {
       const native = (zlib as ZlibWithZstd).createZstdDecompress;
-      return native ? native() : new JsZstdDecompressor();
+      return native ? native({ chunkSize: OUTPUT_CHUNK }) : new JsZstdDecompressor();
     }
     case 'none':
       return new Transform({ transform: (chunk, _e, done) => done(null, chunk) });

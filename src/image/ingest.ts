@@ -1,7 +1,7 @@
 // A blob being written: bytes go to a private file beside the layout, hashed as they arrive, and
 // are renamed into blobs/ only after size and digest check out. The file survives an interrupted
 // run so that the next attempt resumes from its length.
-import { createReadStream } from 'node:fs';
+import { createReadStream, writev } from 'node:fs';
 import { open, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { Writable, type Readable, type Transform } from 'node:stream';
@@ -59,19 +59,30 @@ export class Ingest {
    */
   async append(source: Readable, ...observers: Transform[]): Promise<void> {
     const fh = await open(this.path, this.offset === 0 ? 'w' : 'r+');
-    const sink = new Writable({
-      write: (chunk: Buffer, _enc, done) => {
-        if (this.offset + chunk.length > this.target.size) {
-          done(sizeMismatch(`blob ${this.target.digest}`, this.target.size, 'more than that'));
+    const tooLong = (n: number) => this.offset + n > this.target.size;
+    // writev batches the chunks that arrive while a write is in flight into one system call.
+    const writeAll = (chunks: Buffer[], done: (e?: Error | null) => void) => {
+      const n = chunks.reduce((sum, c) => sum + c.length, 0);
+      if (tooLong(n)) {
+        done(sizeMismatch(`blob ${this.target.digest}`, this.target.size, 'more than that'));
+        return;
+      }
+      // The callback API: its per-call cost is well below FileHandle's promises at ~10k writes a blob.
+      writev(fh.fd, chunks, this.offset, (err) => {
+        if (err) {
+          done(err);
           return;
         }
-        fh.write(chunk, 0, chunk.length, this.offset).then(() => {
-          this.offset += chunk.length;
-          this.hash.update(chunk);
-          this.onWritten?.(chunk.length);
-          done();
-        }, done);
-      },
+        this.offset += n;
+        for (const c of chunks) this.hash.update(c);
+        this.onWritten?.(n);
+        done();
+      });
+    };
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _enc, done) => writeAll([chunk], done),
+      writev: (entries: { chunk: Buffer }[], done) => writeAll(entries.map((e) => e.chunk), done),
     });
     try {
       await (pipeline as (...s: unknown[]) => Promise<void>)(source, ...observers, sink);
@@ -89,7 +100,7 @@ export class Ingest {
       if (actual !== this.target.digest) throw digestMismatch(what, this.target.digest, actual);
       const fh = await open(this.path, 'r+');
       try {
-        await fh.sync();
+        if (!process.env.OCI_TOOL_NO_FSYNC) await fh.sync();
       } finally {
         await fh.close();
       }

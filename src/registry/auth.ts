@@ -3,7 +3,7 @@
 // and to the realm it names, never over plain HTTP to a non-loopback host, and never into messages.
 import { OciToolError } from '../errors.js';
 import { parseChallenges, type Challenge } from './challenge.js';
-import type { Connections } from './connections.js';
+import { send, type Connections } from './connections.js';
 import type { Credential, CredentialSource } from './credentials.js';
 import { isLoopbackRegistry } from './reference.js';
 
@@ -117,7 +117,7 @@ export class Authenticator {
         realm.searchParams.set('account', cred.username);
       }
     }
-    const res = await dispatcher.request({ origin: realm.origin, path: realm.pathname + realm.search, method: method as 'GET', headers, body });
+    const res = await send(dispatcher, { origin: realm.origin, path: realm.pathname + realm.search, method: method as 'GET', headers, body });
     const text = await res.body.text().catch(() => '');
     if (res.statusCode !== 200) {
       const what = res.statusCode === 401 || res.statusCode === 403 ? 'authentication failed' : `token request failed (HTTP ${res.statusCode})`;

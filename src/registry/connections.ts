@@ -5,7 +5,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as AgentType, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentType } from 'undici';
 import { OciToolError } from '../errors.js';
 
 export interface ConnectionOptionsInput {
@@ -18,6 +19,17 @@ export interface ConnectionOptionsInput {
   env?: NodeJS.ProcessEnv;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
+}
+
+// undici's index also loads fetch, WebSocket and caches, ~100 ms of start-up we do not need.
+const load = createRequire(import.meta.url);
+const Agent = load('undici/lib/dispatcher/agent.js') as typeof AgentType;
+const EnvHttpProxyAgent = load('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentType;
+const apiRequest = load('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+
+/** undici's request() on a dispatcher (the index adds it to the prototype; we load the pieces alone). */
+export function send(dispatcher: Dispatcher, opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+  return apiRequest.call(dispatcher, opts);
 }
 
 const proxyVariables = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];

@@ -8,6 +8,7 @@ import { CONFIG_MEDIA_TYPE, DOCKER_CONFIG_MEDIA_TYPE, isNonDistributable, layerC
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
 import { parseManifestDocument, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
 import { Connections } from './connections.js';
+import { DEFAULT_JOBS } from './defaults.js';
 import type { CredentialSource } from './credentials.js';
 import { endpointsFor, loadRegistriesConfig } from './mirrors.js';
 import { apiHost, parseReference, type Reference } from './reference.js';
@@ -25,6 +26,8 @@ export interface PullOptions {
   format?: 'source' | 'oci';
   /** Concurrent blob downloads. */
   jobs?: number;
+  /** Check each layer's uncompressed digest against the config's diff_ids while it downloads (default true). */
+  verifyDiffIds?: boolean;
   /** The org.opencontainers.image.ref.name to write; default: the normalized reference. */
   refName?: string;
   credentials?: CredentialSource;
@@ -62,7 +65,7 @@ interface Document {
   fetched: boolean;
 }
 
-export const DEFAULT_JOBS = 4;
+export { DEFAULT_JOBS };
 
 export async function pull(input: string | Reference, opts: PullOptions = {}): Promise<PullResult> {
   const env = opts.env ?? process.env;
@@ -120,7 +123,7 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
         const diffId = diffIds?.ids[i];
         layerRequests.set(layer.digest, {
           digest: layer.digest, size: layer.size, kind: 'layer',
-          ...(diffId && compression ? { diffId: { digest: diffId, compression } } : {}),
+          ...(diffId && compression && opts.verifyDiffIds !== false ? { diffId: { digest: diffId, compression } } : {}),
         });
       });
     }

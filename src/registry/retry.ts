@@ -23,12 +23,22 @@ export function isTemporaryStatus(status: number): boolean {
   return temporaryStatuses.has(status);
 }
 
+/** An error and the causes it wraps (undici nests the socket error), outermost first. */
+export function* causes(e: unknown): Generator<{ code?: unknown; message?: unknown }> {
+  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    yield cur as { code?: unknown; message?: unknown };
+  }
+}
+
+/** The first error code in the chain (ECONNRESET, UND_ERR_SOCKET, …), else the message. */
+export function errorCode(e: unknown): string {
+  for (const c of causes(e)) if (typeof c.code === 'string') return c.code;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Network-level failures worth another try (connection resets, timeouts, truncated bodies). */
 export function isTemporaryError(e: unknown): boolean {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && temporaryCodes.has(code)) return true;
-  }
+  for (const c of causes(e)) if (typeof c.code === 'string' && temporaryCodes.has(c.code)) return true;
   return false;
 }
 

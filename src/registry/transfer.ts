@@ -7,7 +7,7 @@ import type { Compression } from '../image/compression.js';
 import { DiffIdObserver, verifyDiffIdOfFile } from '../image/diffid.js';
 import type { Layout } from '../image/layout.js';
 import type { BlobStream } from './remote.js';
-import { backoffDelay, isTemporaryError, wait, type RetryPolicy } from './retry.js';
+import { backoffDelay, errorCode, isTemporaryError, wait, type RetryPolicy } from './retry.js';
 
 export interface BlobSource {
   openBlob(digest: string, offset: number, signal?: AbortSignal): Promise<BlobStream>;
@@ -59,7 +59,10 @@ export async function transferBlob(source: BlobSource, layout: Layout, blob: Blo
         }
         break;
       } catch (e) {
-        if (!isTemporaryError(e) || attempt >= source.retry.attempts) throw e;
+        if (!isTemporaryError(e)) throw e;
+        if (attempt >= source.retry.attempts) {
+          throw new OciToolError('OCI_ERR_NETWORK', `blob ${blob.digest}: connection broken at byte ${ingest.offset} of ${blob.size} after ${attempt} tries (${errorCode(e)}); run again to resume`, { cause: e });
+        }
         const delayMs = backoffDelay(source.retry, attempt);
         emit({ type: 'retry', what: `blob ${blob.digest}`, attempt, delayMs, reason: `connection broken at byte ${ingest.offset}; resuming` });
         await wait(delayMs, opts.signal);

@@ -5,10 +5,10 @@ import type { Dispatcher } from 'undici';
 import { OciToolError } from '../errors.js';
 import type { ProgressListener } from '../events.js';
 import { Authenticator } from './auth.js';
-import type { Connections } from './connections.js';
+import { send, type Connections } from './connections.js';
 import type { CredentialSource } from './credentials.js';
 import { apiHost, isLoopbackRegistry } from './reference.js';
-import { backoffDelay, defaultRetryPolicy, isTemporaryError, isTemporaryStatus, parseRetryAfter, wait, type RetryPolicy } from './retry.js';
+import { backoffDelay, causes, defaultRetryPolicy, errorCode, isTemporaryError, isTemporaryStatus, parseRetryAfter, wait, type RetryPolicy } from './retry.js';
 
 export interface RegistryRequest {
   method: 'GET' | 'HEAD';
@@ -65,7 +65,7 @@ export class RegistryTransport {
         res = await this.send(req);
       } catch (e) {
         if (isOurError(e) || attempt >= this.retry.attempts || !isTemporaryError(e)) throw networkError(e, req.what, this.registry);
-        await this.pause(req, attempt, backoffDelay(this.retry, attempt), describeCause(e));
+        await this.pause(req, attempt, backoffDelay(this.retry, attempt), errorCode(e));
         continue;
       }
       if (res.status === 401 && !authTried) {
@@ -105,7 +105,7 @@ export class RegistryTransport {
       let res: Dispatcher.ResponseData;
       try {
         const dispatcher = await this.opts.connections.forOrigin(url);
-        res = await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, signal: req.signal });
+        res = await send(dispatcher, { origin: url.origin, path: url.pathname + url.search, method: req.method, headers, signal: req.signal });
       } catch (e) {
         if (hop === 0 && this.scheme === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
           this.scheme = 'http:';
@@ -140,25 +140,16 @@ function isOurError(e: unknown): boolean {
 
 /** A TLS handshake answered by a plain-HTTP server. */
 function isPlainHttpAnswer(e: unknown): boolean {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const { code, message } = cur as { code?: string; message?: string };
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number|packet length too long/i.test(message ?? '')) return true;
+  for (const { code, message } of causes(e)) {
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number|packet length too long/i.test(String(message ?? ''))) return true;
   }
   return false;
-}
-
-function describeCause(e: unknown): string {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const { code } = cur as { code?: string };
-    if (code) return code;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
 
 function networkError(e: unknown, what: string, registry: string): unknown {
   if (e instanceof OciToolError || (e instanceof Error && e.name === 'AbortError')) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new OciToolError('OCI_ERR_NETWORK', `${what}: cannot reach ${registry}: ${describeCause(e)}${msg && !msg.includes(describeCause(e)) ? ` (${msg})` : ''}`, { cause: e });
+  return new OciToolError('OCI_ERR_NETWORK', `${what}: cannot reach ${registry}: ${errorCode(e)}${msg && !msg.includes(errorCode(e)) ? ` (${msg})` : ''}`, { cause: e });
 }
 
 function rateLimitNote(res: RegistryResponse): string {
