@@ -100,7 +100,7 @@ export class Ingest {
       if (actual !== this.target.digest) throw digestMismatch(what, this.target.digest, actual);
       const fh = await open(this.path, 'r+');
       try {
-        if (!process.env.OCI_TOOL_NO_FSYNC) await fh.sync();
+        await fh.sync();
       } finally {
         await fh.close();
       }
