@@ -24,7 +24,6 @@ export interface ConnectionOptionsInput {
 // undici's index also loads fetch, WebSocket and caches, ~100 ms of start-up we do not need.
 const load = createRequire(import.meta.url);
 const Agent = load('undici/lib/dispatcher/agent.js') as typeof AgentType;
-const EnvHttpProxyAgent = load('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof EnvHttpProxyAgentType;
 const apiRequest = load('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 /** undici's request() on a dispatcher (the index adds it to the prototype; we load the pieces alone). */
@@ -74,6 +73,8 @@ export class Connections {
       connections: 16,
     };
     if (proxyVariables.some((v) => this.env[v])) {
+      // Proxy tunnels need the CONNECT API that only undici's index installs: paid only with a proxy.
+      const { EnvHttpProxyAgent } = load('undici') as { EnvHttpProxyAgent: typeof EnvHttpProxyAgentType };
       return new EnvHttpProxyAgent({
         ...options,
         requestTls: tls,

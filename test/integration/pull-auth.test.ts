@@ -90,6 +90,22 @@ describe('htpasswd over TLS', () => {
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('trusts CAs from a certs.d folder for the host and from NODE_EXTRA_CA_CERTS', async () => {
+    const env = await isolatedEnv('certsd', { auths: { [tlsReg.host]: { auth: basicAuth } } });
+    const hostDir = join(String(env.HOME), '.config', 'containers', 'certs.d', tlsReg.host);
+    await mkdir(hostDir, { recursive: true });
+    await copyFile(join(certDir, 'ca.crt'), join(hostDir, 'ca.crt'));
+    const viaCertsD = await runCli(['pull', `${tlsReg.host}/library/busybox:latest`, '--layout', join(work, 'tls5'), '-q'], { env });
+    expect(viaCertsD.stderr).toBe('');
+    expect(viaCertsD.code).toBe(0);
+
+    const env2 = await isolatedEnv('extra-ca', { auths: { [tlsReg.host]: { auth: basicAuth } } });
+    env2.NODE_EXTRA_CA_CERTS = join(certDir, 'ca.crt');
+    const viaEnv = await runCli(['pull', `${tlsReg.host}/library/busybox:latest`, '--layout', join(work, 'tls6'), '-q'], { env: env2 });
+    expect(viaEnv.stderr).toBe('');
+    expect(viaEnv.code).toBe(0);
+  });
+
   it('refuses a certificate it cannot verify unless told not to verify', async () => {
     const env = await isolatedEnv('untrusted', { auths: { [tlsReg.host]: { auth: basicAuth } } });
     const res = await runCli(['pull', `${tlsReg.host}/library/busybox:latest`, '--layout', join(work, 'tls4')], { env });

@@ -2,6 +2,8 @@
 // that lacks the image falls back to the origin, a re-pull spends no manifest GET, and an
 // interrupted run leaves a valid layout that the next run resumes with Range.
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +63,49 @@ describe('mirrors', () => {
     const bad = await runCli(['pull', `${origin.host}/library/busybox:latest`, '--layout', join(work, 'm2'), '--registries-conf', conf]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(conf);
+  });
+});
+
+describe('proxies', () => {
+  it('sends registry traffic through HTTP_PROXY, and around it for NO_PROXY hosts', async () => {
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const up = httpRequest(String(req.url), { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    // HTTPS attempts arrive as CONNECT tunnels (the loopback registry then answers in plain HTTP).
+    proxy.on('connect', (req, socket: Socket, head) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = String(req.url).split(':');
+      const up = connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.write(head);
+        up.pipe(socket).pipe(up);
+      });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const env = { ...process.env, HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: '' };
+      const res = await runCli(['pull', `${origin.host}/library/busybox:latest`, '--layout', join(work, 'p1'), '-q'], { env });
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      // undici tunnels through the proxy with CONNECT, for http targets too.
+      expect(seen).toContain(`CONNECT ${origin.host}`);
+      const count = seen.length;
+      const bypass = await runCli(['pull', `${origin.host}/library/busybox:latest`, '--layout', join(work, 'p2'), '-q'], { env: { ...env, NO_PROXY: '127.0.0.1' } });
+      expect(bypass.code).toBe(0);
+      expect(seen.length).toBe(count);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
 
