@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
+import { generateCommand } from './generate.js';
 import { pullCommand } from './pull.js';
 
 const exitCodeHelp = `
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand()]) {
+  for (const cmd of [pullCommand(), generateCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;
