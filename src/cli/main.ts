@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { pullCommand } from './pull.js';
+import { validateCommand } from './validate.js';
 
 const exitCodeHelp = `
 Exit codes:
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand(), generateCommand()]) {
+  for (const cmd of [pullCommand(), generateCommand(), validateCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;
