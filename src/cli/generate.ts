@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option } from './commander.js';
 import { usageError } from '../errors.js';
 import { assertValid } from '../image/schema.js';
 import { generate, GENERATE_OPTIONS, optionKey, seccompOnly, type GenerateOptions } from '../generate/options.js';

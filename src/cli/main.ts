@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { pullCommand } from './pull.js';

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { usageError } from '../errors.js';
 import { DEFAULT_JOBS } from '../registry/defaults.js';
 import { createProgress, formatBytes } from './progress.js';

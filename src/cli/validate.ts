@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { OciToolError } from '../errors.js';
 import type { ValidationReport } from '../bundle/validate-report.js';
 
