@@ -38,16 +38,41 @@ function rewriteGoFlags(argv: readonly string[]): { argv: string[]; bools: Recor
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
-/** The command with every option; `read()` gives the parsed GenerateOptions. */
-function defineCommand(): { cmd: Command; read: () => GenerateOptions } {
-  const cmd = new Command('generate')
-    .description('generate an OCI runtime config.json (runtime-spec 1.3), as oci-runtime-tool generate does')
-    .argument('[command...]', 'command to run in the container, given after -- (instead of --args)');
+/**
+ * Adds every generate option (and the command after --) to a command; `read()` gives the parsed
+ * GenerateOptions. `unpack` shares them, less the ones it owns.
+ */
+export function addGenerateOptions(cmd: Command, exclude: readonly string[] = []): () => GenerateOptions {
+  cmd.argument('[command...]', 'command to run in the container, given after -- (instead of --args)');
   for (const def of GENERATE_OPTIONS) {
+    if (exclude.includes(def.flag.split(' ')[0]!)) continue;
     const opt = new Option(def.flag, def.extra ? `${def.help} [oci-tool]` : def.help);
     if (def.kind === 'list' || def.kind === 'csv') opt.argParser(collect);
     cmd.addOption(opt);
   }
+  let bools: Record<string, boolean> = {};
+  const parseOptions = cmd.parseOptions.bind(cmd);
+  cmd.parseOptions = (argv: string[]) => {
+    const rewritten = rewriteGoFlags(argv);
+    bools = rewritten.bools;
+    return parseOptions(rewritten.argv);
+  };
+  return (): GenerateOptions => {
+    const options = { ...cmd.opts(), ...bools } as GenerateOptions;
+    const command = cmd.processedArgs[cmd.processedArgs.length - 1] as string[] | undefined;
+    if (command && command.length > 0) {
+      if (options.args !== undefined) throw usageError('give the command either with --args or after --, not both');
+      options.args = command;
+    }
+    return options;
+  };
+}
+
+/** The command with every option; `read()` gives the parsed GenerateOptions. */
+function defineCommand(): { cmd: Command; read: () => GenerateOptions } {
+  const cmd = new Command('generate')
+    .description('generate an OCI runtime config.json (runtime-spec 1.3), as oci-runtime-tool generate does');
+  const read = addGenerateOptions(cmd);
   cmd.addHelpText('after', `
 Values are strict: a number, mode, mapping, capability or JSON that does not parse is an error (exit 2).
 Byte sizes take units: 512m, 1g, 1024k. Options marked [oci-tool] are not in oci-runtime-tool.
@@ -61,22 +86,6 @@ Examples:
   oci-tool generate --mounts-add '{"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid"]}'
   oci-tool generate --hooks-create-runtime-add '{"path":"/usr/bin/netns-setup","args":["netns-setup"]}'
   oci-tool generate --linux-namespace-add user --linux-uidmappings 100000:0:65536 --linux-gidmappings 100000:0:65536`);
-  let bools: Record<string, boolean> = {};
-  const parseOptions = cmd.parseOptions.bind(cmd);
-  cmd.parseOptions = (argv: string[]) => {
-    const rewritten = rewriteGoFlags(argv);
-    bools = rewritten.bools;
-    return parseOptions(rewritten.argv);
-  };
-  const read = (): GenerateOptions => {
-    const options = { ...cmd.opts(), ...bools } as GenerateOptions;
-    const command = cmd.processedArgs[0] as string[] | undefined;
-    if (command && command.length > 0) {
-      if (options.args !== undefined) throw usageError('give the command either with --args or after --, not both');
-      options.args = command;
-    }
-    return options;
-  };
   return { cmd, read };
 }
 

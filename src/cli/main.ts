@@ -2,6 +2,7 @@ import { Command, CommanderError } from './commander.js';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { pullCommand } from './pull.js';
+import { unpackCommand } from './unpack.js';
 import { validateCommand } from './validate.js';
 
 const exitCodeHelp = `
@@ -19,13 +20,17 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand(), generateCommand(), validateCommand()]) {
+  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `oci-tool … | head` closes our stdout early: that is the reader's choice, not a failure to report.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(ExitCode.OK);
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

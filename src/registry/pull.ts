@@ -11,7 +11,7 @@ import { Connections } from './connections.js';
 import { DEFAULT_JOBS } from './defaults.js';
 import type { CredentialSource } from './credentials.js';
 import { endpointsFor, loadRegistriesConfig } from './mirrors.js';
-import { apiHost, parseReference, type Reference } from './reference.js';
+import { apiHost, defaultRefName, parseReference, type Reference } from './reference.js';
 import { RemoteRepository } from './remote.js';
 import type { RetryPolicy } from './retry.js';
 import { runLimited, transferBlob, type BlobRequest, type BlobSource } from './transfer.js';
@@ -83,7 +83,7 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
     const remotes = endpoints.map((e) => new RemoteRepository(e, { connections, credentials: opts.credentials, retry: opts.retry, onProgress: opts.onProgress }));
     const { remote, top } = await resolveTop(ref, remotes, layout, opts);
     const blobs = new FallbackSource(remotes.slice(remotes.indexOf(remote)));
-    const where = formatRef(ref);
+    const where = defaultRefName(ref);
     emit({ type: 'resolved', reference: where, digest: top.descriptor.digest, mediaType: top.descriptor.mediaType });
     count(stats, top);
 
@@ -159,11 +159,6 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
   } finally {
     await connections.close();
   }
-}
-
-/** The normalized reference, used as the default ref name: with the tag when there is one. */
-function formatRef(ref: Reference): string {
-  return ref.tag ? `${ref.registry}/${ref.repository}:${ref.tag}` : `${ref.registry}/${ref.repository}@${ref.digest}`;
 }
 
 function count(stats: { fetched: number; skipped: number; bytes: number }, doc: Document): void {

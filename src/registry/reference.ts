@@ -149,3 +149,8 @@ export function withDigest(ref: Reference, digest: string): Reference {
   if (problem) throw fail('digest', digest, problem);
   return { ...ref, digest };
 }
+
+/** The layout ref name a pull writes by default: with the tag when there is one, else the digest. */
+export function defaultRefName(ref: Reference): string {
+  return ref.tag ? `${ref.registry}/${ref.repository}:${ref.tag}` : `${ref.registry}/${ref.repository}@${ref.digest}`;
+}
