@@ -50,7 +50,6 @@ export class Layout {
         throw new OciToolError('OCI_ERR_LAYOUT', `${join(dir, 'oci-layout')} is not an OCI layout marker of version 1.x`);
       }
     }
-    await mkdir(join(dir, STATE_DIR, 'ingest'), { recursive: true });
     return layout;
   }
 
@@ -116,6 +115,8 @@ export class Layout {
   async ingest(target: BlobTarget, opts: LockOptions = {}): Promise<Ingest | undefined> {
     if (await this.hasBlob(target)) return undefined;
     const { algorithm, hex } = parseDigest(target.digest);
+    // Created on first write, so that reading a layout needs no write access to it.
+    await mkdir(join(this.dir, STATE_DIR, 'ingest'), { recursive: true });
     const base = join(this.dir, STATE_DIR, 'ingest', `${algorithm}-${hex}`);
     const release = await acquireLock(`${base}.lock`, opts);
     if (await this.hasBlob(target)) {
