@@ -50,6 +50,7 @@ beforeAll(async () => {
   const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
   await imageOf('zstd', zst, 'application/vnd.oci.image.layer.v1.tar+zstd', diffId);
   await imageOf('zstd-as-gzip', zst, 'application/vnd.oci.image.layer.v1.tar+gzip', diffId);
+  await imageOf('wrong-diff-id', zst, 'application/vnd.oci.image.layer.v1.tar+zstd', `sha256:${'0'.repeat(64)}`);
   // 64 MiB of zeros in one file: a few kB compressed.
   const bomb = await tarBuffer([file('zeros', Buffer.alloc(64 * 1024 * 1024))]);
   await imageOf('bomb', gzipSync(bomb), 'application/vnd.oci.image.layer.v1.tar+gzip', `sha256:${createHash('sha256').update(bomb).digest('hex')}`);
@@ -70,6 +71,14 @@ describe('unpack formats and limits', () => {
     expect(bad.code).toBe(5);
     expect(bad.stderr).toMatch(/declared as gzip .* but its bytes are zstd/);
     await expect(stat(join(work, 'z2', 'rootfs'))).rejects.toThrow();
+  });
+
+  it('refuses a layer whose tar does not match the config diff_id, leaving no rootfs', async () => {
+    const res = await runCli(['unpack', 'wrong-diff-id', join(work, 'd1'), '--layout', layout, '--pull', 'never']);
+    expect(res.code).toBe(5);
+    expect(res.stderr).toMatch(/diff_id\) of layer sha256:[0-9a-f]{64}: expected sha256:0{64}/);
+    await expect(stat(join(work, 'd1', 'rootfs'))).rejects.toThrow();
+    await expect(stat(join(work, 'd1', 'config.json'))).rejects.toThrow();
   });
 
   it('stops a decompression bomb at --max-bytes', async () => {
