@@ -19,3 +19,7 @@ export { defaultSpec, type Spec } from './generate/spec.js';
 export { checkDocument, assertValid, type DocumentKind, type SchemaProblem } from './image/schema.js';
 export { validateBundle } from './bundle/validate.js';
 export { validateLayout } from './image/validate.js';
+export { unpack, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type UnpackOptions, type UnpackResult } from './bundle/unpack.js';
+export { applyLayer, type ApplyOptions, type ApplyStats } from './bundle/apply.js';
+export { resolveInRoot } from './bundle/confine.js';
+export { toRuntimeSpec, type ToRuntimeSpecOptions } from './bundle/convert.js';
