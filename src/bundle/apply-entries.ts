@@ -1,15 +1,22 @@
 // Creating one tar entry on disk, once apply.ts has confined its path. Nothing here follows a
-// symlink at the final component: the old path is removed first, files are opened O_EXCL |
-// O_NOFOLLOW, metadata goes through the open file or the l* calls, and directory modes and
-// times wait for the end of the layer (re-checked with lstat then).
+// symlink at the final component: creation (files opened O_EXCL | O_NOFOLLOW, mkdir, symlink,
+// link) fails on an existing path, which is then removed and the creation retried; metadata goes
+// through the open file or the l* calls; directory modes and times wait for the end of the layer
+// (each path re-checked then, ancestors included).
 import { execFile } from 'node:child_process';
-import { constants, type Stats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink } from 'node:fs/promises';
+import {
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync,
+  openSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
+} from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { Header } from 'tar-stream';
 import { OciToolError } from '../errors.js';
-import { cleanArchivePath, resolveInRoot } from './confine.js';
+import { cleanArchivePath, isInside, resolveInRootSync } from './confine.js';
+import type { ParentCache } from './parent-cache.js';
+
+// Per-entry metadata work is synchronous: unpack is one sequential writer, and each of these
+// syscalls takes microseconds where a libuv threadpool round trip takes 50-100.
 
 const run = promisify(execFile);
 
@@ -32,15 +39,19 @@ export interface EntryContext {
   dirMeta: Map<string, { mode: number; atime: number; mtime: number }>;
   /** Why device nodes cannot be made here, once known. */
   noMknod?: string;
+  /** Told whenever a directory is removed (see parent-cache.ts). */
+  parents?: ParentCache;
 }
 
 const invalid = (msg: string) => new OciToolError('OCI_ERR_INVALID_CONTENT', msg);
+const errno = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
+/** lstat, or null when nothing is there (or a parent is not a directory). */
+function lstatOrNull(p: string): Stats | null {
   try {
-    return await lstat(p);
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (errno(e) === 'ENOTDIR') return null;
     throw e;
   }
 }
@@ -49,47 +60,70 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
  * Rootless: a directory its owner cannot write (a 0555 /proc from a lower layer) is opened until
  * the layer ends, when finishDirs puts its mode back. Root writes there anyway.
  */
-async function openForOwner(ctx: EntryContext, dir: string, st: Stats): Promise<void> {
+function openForOwner(ctx: EntryContext, dir: string, st: Stats): void {
   if (!ctx.rootless || (st.mode & 0o300) === 0o300) return;
   if (!ctx.dirMeta.has(dir)) ctx.dirMeta.set(dir, { mode: st.mode & 0o7777, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
-  await chmod(dir, (st.mode & 0o7777) | 0o700);
+  chmodSync(dir, (st.mode & 0o7777) | 0o700);
 }
 
 /** Creates missing parents as plain 0755 directories (whatever the umask), as tar does for implicit ones. */
-export async function ensureParent(ctx: EntryContext, parentPath: string, name: string): Promise<void> {
+export function ensureParent(ctx: EntryContext, parentPath: string, name: string): void {
   const notDir = () => invalid(`layer entry ${JSON.stringify(name)}: its parent is not a directory in the rootfs`);
-  const st = await lstat(parentPath).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOTDIR') throw notDir();
-    if (e.code === 'ENOENT') return null;
+  let st: Stats | null;
+  try {
+    st = lstatSync(parentPath, { throwIfNoEntry: false }) ?? null;
+  } catch (e) {
+    if (errno(e) === 'ENOTDIR') throw notDir();
     throw e;
-  });
+  }
   if (st) {
     if (!st.isDirectory()) throw notDir();
-    await openForOwner(ctx, parentPath, st);
+    openForOwner(ctx, parentPath, st);
     return;
   }
   let existing = dirname(parentPath);
-  let est = await lstatOrNull(existing);
-  while (!est && existing !== ctx.root) est = await lstatOrNull((existing = dirname(existing)));
-  if (est?.isDirectory()) await openForOwner(ctx, existing, est);
-  const first = await mkdir(parentPath, { recursive: true, mode: 0o755 });
+  let est = lstatOrNull(existing);
+  while (!est && existing !== ctx.root) est = lstatOrNull((existing = dirname(existing)));
+  if (est?.isDirectory()) openForOwner(ctx, existing, est);
+  const first = mkdirSync(parentPath, { recursive: true, mode: 0o755 });
   if (first === undefined) return;
   let p = first;
-  await chmod(p, 0o755);
-  for (const part of relative(first, parentPath).split(sep).filter(Boolean)) await chmod((p = join(p, part)), 0o755);
+  chmodSync(p, 0o755);
+  for (const part of relative(first, parentPath).split(sep).filter(Boolean)) chmodSync((p = join(p, part)), 0o755);
 }
 
 /** Removes what is at path so the entry can be created anew; a directory stays for a directory entry. */
-export async function clearPath(path: string, keepDir: boolean): Promise<'kept' | 'clear'> {
-  const st = await lstatOrNull(path);
+export function clearPath(ctx: EntryContext, path: string, keepDir: boolean): 'kept' | 'clear' {
+  const st = lstatOrNull(path);
   if (!st) return 'clear';
   if (st.isDirectory()) {
     if (keepDir) return 'kept';
-    await rm(path, { recursive: true, force: true });
+    ctx.parents?.invalidate();
+    rmSync(path, { recursive: true, force: true });
   } else {
-    await unlink(path);
+    unlinkSync(path);
   }
   return 'clear';
+}
+
+/** What a create call (O_EXCL open, mkdir, symlink, link) says when something is already at its path. */
+const occupied = (e: unknown) => {
+  const code = errno(e);
+  return code === 'EEXIST' || code === 'ELOOP' || code === 'EISDIR';
+};
+
+/**
+ * Creates at path with create(), which must fail rather than replace or follow what is there;
+ * when something is, clears it and tries once more. Saves clearPath's lstat for new paths.
+ */
+function createAt<T>(ctx: EntryContext, path: string, create: () => T): T {
+  try {
+    return create();
+  } catch (e) {
+    if (!occupied(e)) throw e;
+  }
+  clearPath(ctx, path, false);
+  return create();
 }
 
 function mapId(id: number, map: IdMapping[] | undefined, kind: 'uid' | 'gid', name: string): number {
@@ -121,72 +155,97 @@ export function timesOf(h: TarHeader): { atime: number; mtime: number } {
 
 const modeOf = (h: TarHeader) => (h.mode ?? 0o644) & 0o7777;
 
-/** Streams the entry into a new file; chown before chmod, since chown clears setuid/setgid. */
+/** Whether tar-stream feeds the entry a body: never for directories, whatever their size field. */
+export const hasBody = (h: TarHeader) => h.type !== 'directory' && (h.size ?? 0) > 0;
+
+/**
+ * Streams the entry into a new file, each chunk written as it arrives; chown before chmod, since
+ * chown clears setuid/setgid. Whatever was at path is removed first (not followed).
+ */
 export async function writeFile(ctx: EntryContext, path: string, h: TarHeader, body: AsyncIterable<Buffer>, name: string): Promise<void> {
   const owner = ownerOf(ctx, h, name);
-  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const fd = createAt(ctx, path, () => openSync(path, flags, 0o600));
   try {
-    // One chunk in flight: the tar stream waits for the disk, so memory stays bounded.
-    for await (const chunk of body) {
-      ctx.signal?.throwIfAborted();
-      for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+    // One chunk in flight: the tar stream waits while it is written, so memory stays bounded.
+    if (hasBody(h)) {
+      for await (const chunk of body) {
+        ctx.signal?.throwIfAborted();
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      }
     }
-    if (owner) await fh.chown(owner.uid, owner.gid);
-    await fh.chmod(modeOf(h));
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, modeOf(h));
     const t = timesOf(h);
-    await fh.utimes(t.atime, t.mtime);
+    futimesSync(fd, t.atime, t.mtime);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
-export async function makeDir(ctx: EntryContext, path: string, h: TarHeader, name: string): Promise<void> {
+export function makeDir(ctx: EntryContext, path: string, h: TarHeader, name: string): void {
   const owner = ownerOf(ctx, h, name);
-  if ((await clearPath(path, true)) === 'clear') await mkdir(path, { mode: 0o700 });
-  if (owner) await lchown(path, owner.uid, owner.gid);
+  try {
+    mkdirSync(path, { mode: 0o700 });
+  } catch (e) {
+    if (!occupied(e)) throw e;
+    if (clearPath(ctx, path, true) === 'clear') mkdirSync(path, { mode: 0o700 });
+  }
+  if (owner) lchownSync(path, owner.uid, owner.gid);
   ctx.dirMeta.set(path, { mode: modeOf(h), ...timesOf(h) });
 }
 
 /**
  * Sets directory modes and times after their contents are written, deepest first so that a
- * read-only parent does not block its children; skips what is no longer a directory.
+ * read-only parent does not block its children; skips what is no longer a directory. A later
+ * entry may have replaced an ancestor with a symlink (`x/dir/`, then `x` → /elsewhere), which
+ * lstat and chmod would follow out of the rootfs: a path is only touched while every directory
+ * between the root and it is still a real directory.
  */
-export async function finishDirs(ctx: EntryContext): Promise<void> {
+export function finishDirs(ctx: EntryContext): void {
   const depth = (p: string) => p.split(sep).length;
+  // Nothing below changes what is a directory, so each ancestor is checked once.
+  const real = new Map<string, boolean>([[ctx.root, true]]);
+  const isRealDir = (p: string): boolean => {
+    let ok = real.get(p);
+    if (ok === undefined) {
+      ok = isRealDir(dirname(p)) && lstatOrNull(p)?.isDirectory() === true;
+      real.set(p, ok);
+    }
+    return ok;
+  };
   for (const [path, m] of [...ctx.dirMeta].sort(([a], [b]) => depth(b) - depth(a))) {
-    if (!(await lstatOrNull(path))?.isDirectory()) continue;
-    await chmod(path, m.mode);
-    await lutimes(path, m.atime, m.mtime);
+    if (!isInside(ctx.root, path) || !isRealDir(path)) continue;
+    chmodSync(path, m.mode);
+    lutimesSync(path, m.atime, m.mtime);
   }
 }
 
-export async function makeSymlink(ctx: EntryContext, path: string, h: TarHeader, name: string): Promise<void> {
+export function makeSymlink(ctx: EntryContext, path: string, h: TarHeader, name: string): void {
   const target = h.linkname ?? '';
   if (target === '' || target.includes('\0')) throw invalid(`layer entry ${JSON.stringify(name)}: symlink with an empty or invalid target`);
   const owner = ownerOf(ctx, h, name);
-  await clearPath(path, false);
   // Stored as given: it is only ever followed through confine.ts.
-  await symlink(target, path);
-  if (owner) await lchown(path, owner.uid, owner.gid);
+  createAt(ctx, path, () => symlinkSync(target, path));
+  if (owner) lchownSync(path, owner.uid, owner.gid);
   const t = timesOf(h);
-  await lutimes(path, t.atime, t.mtime);
+  lutimesSync(path, t.atime, t.mtime);
 }
 
 /**
  * Hard link to an earlier entry or lower-layer file, resolved in the rootfs without following
  * its last component: a link to a symlink links the symlink (link(2) does not follow either).
  */
-export async function makeHardlink(ctx: EntryContext, path: string, h: TarHeader, name: string): Promise<void> {
+export function makeHardlink(ctx: EntryContext, path: string, h: TarHeader, name: string): void {
   const linkname = h.linkname ?? '';
   const what = `layer entry ${JSON.stringify(name)}: hard link target ${JSON.stringify(linkname)}`;
   if (linkname === '') throw invalid(`${what} is empty`);
-  const target = await resolveInRoot(ctx.root, cleanArchivePath(linkname), { followFinal: false });
-  const st = await lstatOrNull(target);
+  const target = resolveInRootSync(ctx.root, cleanArchivePath(linkname), { followFinal: false });
+  const st = lstatOrNull(target);
   if (!st) throw invalid(`${what} does not exist in the rootfs`);
   if (st.isDirectory()) throw invalid(`${what} is a directory`);
   if (target === path) return;
-  await clearPath(path, false);
-  await link(target, path);
+  createAt(ctx, path, () => linkSync(target, path));
 }
 
 const nodeType: Record<string, string> = { 'character-device': 'c', 'block-device': 'b', fifo: 'p' };
@@ -199,7 +258,7 @@ export async function makeNode(ctx: EntryContext, path: string, h: TarHeader, na
   const type = nodeType[h.type ?? ''] as string;
   const owner = ownerOf(ctx, h, name);
   // Cleared even when skipped: a lower layer's file must not show through a skipped entry.
-  await clearPath(path, false);
+  clearPath(ctx, path, false);
   if (ctx.noMknod !== undefined || (ctx.rootless && type !== 'p')) return false;
   const args = type === 'p' ? [path, 'p'] : [path, type, String(h.devmajor ?? 0), String(h.devminor ?? 0)];
   try {
@@ -211,10 +270,10 @@ export async function makeNode(ctx: EntryContext, path: string, h: TarHeader, na
     else throw new OciToolError('OCI_ERR_LAYOUT', `layer entry ${JSON.stringify(name)}: mknod failed: ${(err.stderr ?? err.message).trim()}`);
     return false;
   }
-  if (owner) await lchown(path, owner.uid, owner.gid);
+  if (owner) lchownSync(path, owner.uid, owner.gid);
   // Not a symlink: mknod just made it at a path nothing else writes to.
-  await chmod(path, modeOf(h));
+  chmodSync(path, modeOf(h));
   const t = timesOf(h);
-  await lutimes(path, t.atime, t.mtime);
+  lutimesSync(path, t.atime, t.mtime);
   return true;
 }

@@ -2,16 +2,18 @@
 // streaming: entries are read one at a time and file bodies go straight to disk. This is the only
 // module that reads tar entries; every path goes through confine.ts first, so an entry can only
 // touch paths inside the rootfs, whatever symlinks earlier entries or layers planted.
-import { lchown, stat } from 'node:fs/promises';
+import { lchownSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import tarStream from 'tar-stream';
 import { isOciToolError, OciToolError, usageError } from '../errors.js';
 import {
-  clearPath, ensureParent, finishDirs, makeDir, makeHardlink, makeNode, makeSymlink, ownerOf, timesOf, writeFile,
+  ensureParent, finishDirs, hasBody, makeDir, makeHardlink, makeNode, makeSymlink, ownerOf, timesOf, writeFile,
   type EntryContext, type IdMapping, type TarHeader,
 } from './apply-entries.js';
-import { cleanArchivePath, resolveInRoot } from './confine.js';
+import { cleanArchivePath } from './confine.js';
+import { ParentCache } from './parent-cache.js';
 import { applyWhiteout, UpperPaths, WHITEOUT_PREFIX } from './whiteouts.js';
 
 export type { IdMapping } from './apply-entries.js';
@@ -63,7 +65,12 @@ class ByteLimit extends Transform {
   }
 }
 
-async function drain(body: AsyncIterable<Buffer>): Promise<void> {
+/**
+ * Reads and drops an entry's body. Only bodies tar-stream feeds are read: it never feeds a
+ * directory's (whatever its size field says), and waiting for one would stall the layer for good.
+ */
+async function drain(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  if (!hasBody(h)) return;
   for await (const _chunk of body) void _chunk;
 }
 
@@ -79,10 +86,22 @@ class LayerApplier {
   readonly xattrs: string[] = [];
   readonly aufsMeta: string[] = [];
   private readonly upper: UpperPaths;
+  private readonly parents = new ParentCache();
   private declaredBytes = 0;
 
   constructor(readonly ctx: EntryContext, private readonly opts: ApplyOptions) {
     this.upper = new UpperPaths(ctx.root);
+    ctx.parents = this.parents;
+  }
+
+  /** The confined host directory of an entry (dir: its cleaned archive directory), made if missing. */
+  private parentDir(dir: string, name: string): string {
+    const cached = this.parents.get(dir);
+    if (cached !== undefined) return cached;
+    const { path, cacheable } = this.parents.resolve(this.ctx.root, dir);
+    ensureParent(this.ctx, path, name);
+    if (cacheable) this.parents.set(dir, path);
+    return path;
   }
 
   async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
@@ -100,57 +119,55 @@ class LayerApplier {
     const base = name.slice(slash + 1);
 
     if (name === '.') {
-      await drain(body);
+      await drain(h, body);
       if (h.type !== 'directory') throw invalid(`layer entry ${JSON.stringify(h.name)} would replace the rootfs directory itself`);
       const owner = ownerOf(ctx, h, name);
-      if (owner) await lchown(ctx.root, owner.uid, owner.gid);
+      if (owner) lchownSync(ctx.root, owner.uid, owner.gid);
       ctx.dirMeta.set(ctx.root, { mode: (h.mode ?? 0o755) & 0o7777, ...timesOf(h) });
       stats.dirs++;
       return;
     }
     if (dir.split('/').some((c) => c.startsWith(WHITEOUT_PREFIX))) {
       // AUFS bookkeeping such as .wh..wh.plnk/: no filesystem holds names starting with .wh.
-      await drain(body);
+      await drain(h, body);
       this.aufsMeta.push(name);
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      await drain(body);
-      await applyWhiteout(ctx.root, name, this.upper);
+      await drain(h, body);
+      // It may remove directories: cached parents are forgotten (parent-cache.ts).
+      this.parents.invalidate();
+      applyWhiteout(ctx.root, name, this.upper);
       stats.whiteouts++;
       return;
     }
 
-    const parentPath = await resolveInRoot(ctx.root, dir);
-    const path = join(parentPath, base);
-    await ensureParent(ctx, parentPath, name);
+    const path = join(this.parentDir(dir, name), base);
     // tar-stream gives null for typeflags it does not know (GNU sparse, volume headers...).
     switch (h.type as TarHeader['type'] | null) {
       case 'file':
       case 'contiguous-file':
-        await clearPath(path, false);
         await writeFile(ctx, path, h, body, name);
         stats.files++;
         break;
       case 'directory':
-        await drain(body);
-        await makeDir(ctx, path, h, name);
+        makeDir(ctx, path, h, name);
         stats.dirs++;
         break;
       case 'symlink':
-        await drain(body);
-        await makeSymlink(ctx, path, h, name);
+        await drain(h, body);
+        makeSymlink(ctx, path, h, name);
         stats.symlinks++;
         break;
       case 'link':
-        await drain(body);
-        await makeHardlink(ctx, path, h, name);
+        await drain(h, body);
+        makeHardlink(ctx, path, h, name);
         stats.hardlinks++;
         break;
       case 'character-device':
       case 'block-device':
       case 'fifo':
-        await drain(body);
+        await drain(h, body);
         if (!(await makeNode(ctx, path, h, name))) this.skippedDevices.push(name);
         break;
       default:
@@ -228,7 +245,7 @@ export async function applyLayer(tar: Readable, rootfs: string, opts: ApplyOptio
       await applier.entry(entry.header as TarHeader, entry as AsyncIterable<Buffer>);
     }
     current = undefined;
-    await finishDirs(ctx);
+    finishDirs(ctx);
   } catch (e) {
     tar.unpipe(limit);
     limit.destroy();

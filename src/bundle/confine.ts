@@ -4,7 +4,7 @@
 // absolute symlink targets restart at root, and every symlink met on the way is expanded inside
 // root. The result can name a missing path; creating it then makes only plain directories.
 // Races with other writers of the tree are out of scope: the archive itself is the adversary.
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join, posix, relative, resolve, sep } from 'node:path';
 import { OciToolError } from '../errors.js';
 
@@ -41,11 +41,18 @@ function isMissing(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** A resolution and the number of symlinks expanded on the way (0: every component was lexical). */
+export interface Resolved {
+  path: string;
+  symlinks: number;
+}
+
 /**
- * Resolves an untrusted path under root as if root were `/`. With followFinal false, a symlink
- * as the last component is returned itself (for lstat, unlink, hard links to symlinks).
+ * resolveInRootSync with the count of symlinks it expanded. With none expanded and a clean path
+ * (no `.`/`..`), the walk looked only at the prefixes of the result, which is what lets apply.ts
+ * cache it (see parent-cache.ts).
  */
-export async function resolveInRoot(root: string, untrusted: string, opts: { followFinal?: boolean } = {}): Promise<string> {
+export function walkInRoot(root: string, untrusted: string, opts: { followFinal?: boolean } = {}): Resolved {
   checkName(untrusted, 'path');
   const base = resolve(root);
   const followFinal = opts.followFinal ?? true;
@@ -68,8 +75,10 @@ export async function resolveInRoot(root: string, untrusted: string, opts: { fol
     }
     let target: string | undefined;
     try {
-      const st = await lstat(here);
-      if (st.isSymbolicLink()) target = await readlink(here);
+      // Sync: unpack is one sequential writer, and a threadpool round trip per component costs
+      // far more than the syscall itself. A missing component comes back undefined, not thrown.
+      const st = lstatSync(here, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) target = readlinkSync(here);
     } catch (e) {
       // Missing: nothing on disk can redirect this component, but later ones are still checked
       // (`missing/../link/x` must still expand link).
@@ -88,5 +97,18 @@ export async function resolveInRoot(root: string, untrusted: string, opts: { fol
   const out = join(base, ...done);
   // Cannot happen by construction; kept because everything else relies on it.
   if (!isInside(base, out)) throw new OciToolError('OCI_ERR_INTERNAL', `path ${JSON.stringify(untrusted)} resolved outside the rootfs`);
-  return out;
+  return { path: out, symlinks: links };
+}
+
+/**
+ * Resolves an untrusted path under root as if root were `/`. With followFinal false, a symlink
+ * as the last component is returned itself (for lstat, unlink, hard links to symlinks).
+ */
+export function resolveInRootSync(root: string, untrusted: string, opts: { followFinal?: boolean } = {}): string {
+  return walkInRoot(root, untrusted, opts).path;
+}
+
+/** resolveInRootSync for promise callers; errors arrive as rejections. */
+export async function resolveInRoot(root: string, untrusted: string, opts: { followFinal?: boolean } = {}): Promise<string> {
+  return resolveInRootSync(root, untrusted, opts);
 }

@@ -2,10 +2,10 @@
 // empties its directory of lower-layer content. Both apply only to lower layers, whatever their
 // position in the tar, so the layer tracks the paths it has written (and their ancestors, as
 // umoci's upperPaths) and removal walks around them.
-import { lstat, readdir, rm } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { lstatSync, readdirSync, rmSync, type Stats } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
 import { OciToolError } from '../errors.js';
-import { resolveInRoot } from './confine.js';
+import { resolveInRootSync } from './confine.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
@@ -17,12 +17,18 @@ export class UpperPaths {
   constructor(private readonly root: string) {}
 
   add(hostPath: string): void {
-    for (let rel = relative(this.root, hostPath); rel !== '' && !this.paths.has(rel); rel = parent(rel)) this.paths.add(rel);
+    for (let rel = this.rel(hostPath); rel !== '' && !this.paths.has(rel); rel = parent(rel)) this.paths.add(rel);
   }
 
   has(hostPath: string): boolean {
-    const rel = relative(this.root, hostPath);
+    const rel = this.rel(hostPath);
     return rel === '' || this.paths.has(rel);
+  }
+
+  /** relative(root, hostPath), cheaply for the normalized (join()ed) paths it is always given. */
+  private rel(hostPath: string): string {
+    if (hostPath.startsWith(this.root + sep) && !hostPath.endsWith(sep)) return hostPath.slice(this.root.length + 1);
+    return relative(this.root, hostPath);
   }
 }
 
@@ -31,9 +37,9 @@ function parent(rel: string): string {
   return d === '.' ? '' : d;
 }
 
-async function lstatOrNull(p: string) {
+function lstatOrNull(p: string): Stats | null {
   try {
-    return await lstat(p);
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -42,15 +48,15 @@ async function lstatOrNull(p: string) {
 }
 
 /** Removes p unless this layer wrote it; inside a kept directory, removes what it did not write. */
-async function removeLower(p: string, upper: UpperPaths, keepSelf: boolean): Promise<void> {
-  const st = await lstatOrNull(p);
+function removeLower(p: string, upper: UpperPaths, keepSelf: boolean): void {
+  const st = lstatOrNull(p);
   if (!st) return;
   if (!keepSelf && !upper.has(p)) {
-    await rm(p, { recursive: true, force: true });
+    rmSync(p, { recursive: true, force: true });
     return;
   }
   if (!st.isDirectory()) return;
-  for (const child of await readdir(p)) await removeLower(join(p, child), upper, false);
+  for (const child of readdirSync(p)) removeLower(join(p, child), upper, false);
 }
 
 /**
@@ -58,14 +64,14 @@ async function removeLower(p: string, upper: UpperPaths, keepSelf: boolean): Pro
  * is resolved inside the root, and the final name is never followed, so a whiteout can only
  * remove paths inside the rootfs.
  */
-export async function applyWhiteout(root: string, name: string, upper: UpperPaths): Promise<'opaque' | 'remove'> {
+export function applyWhiteout(root: string, name: string, upper: UpperPaths): 'opaque' | 'remove' {
   const slash = name.lastIndexOf('/');
   const dir = slash < 0 ? '.' : name.slice(0, slash);
   const base = name.slice(slash + 1);
-  const parentPath = await resolveInRoot(root, dir);
+  const parentPath = resolveInRootSync(root, dir);
   if (base === OPAQUE_WHITEOUT) {
-    const st = await lstatOrNull(parentPath);
-    if (st?.isDirectory()) await removeLower(parentPath, upper, true);
+    const st = lstatOrNull(parentPath);
+    if (st?.isDirectory()) removeLower(parentPath, upper, true);
     upper.add(parentPath);
     return 'opaque';
   }
@@ -73,6 +79,6 @@ export async function applyWhiteout(root: string, name: string, upper: UpperPath
   if (target === '' || target === '.' || target === '..') {
     throw new OciToolError('OCI_ERR_INVALID_CONTENT', `invalid whiteout entry ${JSON.stringify(name)}: it names no file`);
   }
-  await removeLower(join(parentPath, target), upper, false);
+  removeLower(join(parentPath, target), upper, false);
   return 'remove';
 }
