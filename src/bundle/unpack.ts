@@ -9,9 +9,9 @@ import type { ProgressListener } from '../events.js';
 import { applyOptions, type GenerateOptions } from '../generate/options.js';
 import { marshalSpec } from '../generate/go-json.js';
 import type { Spec } from '../generate/spec.js';
+import { readImageConfig } from '../image/config.js';
 import { Layout, defaultLayoutDir } from '../image/layout.js';
 import { findInLayout, refNames } from '../image/layout-refs.js';
-import { CONFIG_MEDIA_TYPE, DOCKER_CONFIG_MEDIA_TYPE } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
 import { assertValid } from '../image/schema.js';
 import { parseManifestDocument, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from '../image/types.js';
@@ -143,21 +143,8 @@ async function imageManifest(layout: Layout, desc: Descriptor, want: Platform, r
 }
 
 async function imageConfig(layout: Layout, manifest: ImageManifest, ref: string): Promise<ImageConfig> {
-  const mt = manifest.config.mediaType;
-  if (mt !== CONFIG_MEDIA_TYPE && mt !== DOCKER_CONFIG_MEDIA_TYPE) {
-    throw new OciToolError('OCI_ERR_UNSUPPORTED', `${ref} is not a container image (config media type ${mt})`);
-  }
-  let config: ImageConfig;
-  try {
-    config = JSON.parse((await layout.readBlob(manifest.config)).toString('utf8')) as ImageConfig;
-  } catch (e) {
-    if (e instanceof OciToolError) throw e;
-    throw new OciToolError('OCI_ERR_INVALID_CONTENT', `image config ${manifest.config.digest} of ${ref} is not valid JSON`);
-  }
-  const ids = config.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || ids.length !== manifest.layers.length) {
-    throw new OciToolError('OCI_ERR_INVALID_CONTENT', `image config ${manifest.config.digest} of ${ref} lists ${Array.isArray(ids) ? ids.length : 'no'} diff_ids for ${manifest.layers.length} layers`);
-  }
+  const config = await readImageConfig(layout, manifest, ref);
+  if (!config) throw new OciToolError('OCI_ERR_UNSUPPORTED', `${ref} is not a container image (config media type ${manifest.config.mediaType})`);
   return config;
 }
 

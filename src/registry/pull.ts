@@ -2,11 +2,12 @@
 // verify every manifest and blob into an OCI layout, and only then name the image in index.json.
 import { OciToolError } from '../errors.js';
 import type { ProgressListener } from '../events.js';
+import { readImageConfig } from '../image/config.js';
 import { indexToOci, manifestToOci } from '../image/convert.js';
 import { Layout, defaultLayoutDir } from '../image/layout.js';
-import { CONFIG_MEDIA_TYPE, DOCKER_CONFIG_MEDIA_TYPE, isNonDistributable, layerCompression } from '../image/media-types.js';
+import { isNonDistributable, layerCompression } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
-import { parseManifestDocument, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
+import { parseManifestDocument, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
 import { Connections } from './connections.js';
 import { DEFAULT_JOBS } from './defaults.js';
 import type { CredentialSource } from './credentials.js';
@@ -241,22 +242,11 @@ async function fetchManifest(desc: Descriptor, source: FallbackSource, layout: L
   return { bytes: got.bytes, fetched: true, descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size } };
 }
 
-async function readDiffIds(layout: Layout, manifest: ImageManifest, where: string): Promise<{ ids: string[]; platform?: string } | undefined> {
-  const mt = manifest.config.mediaType;
-  if (mt !== CONFIG_MEDIA_TYPE && mt !== DOCKER_CONFIG_MEDIA_TYPE) return undefined;
-  let config: ImageConfig;
-  try {
-    config = JSON.parse((await layout.readBlob(manifest.config)).toString('utf8')) as ImageConfig;
-  } catch (e) {
-    if (e instanceof OciToolError) throw e;
-    throw new OciToolError('OCI_ERR_INVALID_CONTENT', `image config ${manifest.config.digest} of ${where} is not valid JSON`);
-  }
-  const ids = config.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || ids.length !== manifest.layers.length) {
-    throw new OciToolError('OCI_ERR_INVALID_CONTENT', `image config ${manifest.config.digest} of ${where} lists ${Array.isArray(ids) ? ids.length : 'no'} diff_ids for ${manifest.layers.length} layers`);
-  }
+async function readDiffIds(layout: Layout, manifest: ImageManifest, where: string): Promise<{ ids: readonly string[]; platform?: string } | undefined> {
+  const config = await readImageConfig(layout, manifest, where);
+  if (!config) return undefined;
   const platform = config.os && config.architecture ? formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }) : undefined;
-  return { ids, ...(platform ? { platform } : {}) };
+  return { ids: config.rootfs.diff_ids, ...(platform ? { platform } : {}) };
 }
 
 async function convertToOci(layout: Layout, images: { doc: Document; manifest: ImageManifest }[], index: ImageIndex | undefined, single: boolean): Promise<Descriptor> {
