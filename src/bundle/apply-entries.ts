@@ -66,7 +66,10 @@ function openForOwner(ctx: EntryContext, dir: string, st: Stats): void {
   chmodSync(dir, (st.mode & 0o7777) | 0o700);
 }
 
-/** Creates missing parents as plain 0755 directories (whatever the umask), as tar does for implicit ones. */
+/**
+ * Creates missing parents as 0755 directories (whatever the umask), as tar does for implicit ones.
+ * Inside a setgid directory they keep the setgid bit and group that mkdir gave them, as with tar.
+ */
 export function ensureParent(ctx: EntryContext, parentPath: string, name: string): void {
   const notDir = () => invalid(`layer entry ${JSON.stringify(name)}: its parent is not a directory in the rootfs`);
   let st: Stats | null;
@@ -87,9 +90,10 @@ export function ensureParent(ctx: EntryContext, parentPath: string, name: string
   if (est?.isDirectory()) openForOwner(ctx, existing, est);
   const first = mkdirSync(parentPath, { recursive: true, mode: 0o755 });
   if (first === undefined) return;
+  const mode = 0o755 | ((est?.mode ?? 0) & 0o2000);
   let p = first;
-  chmodSync(p, 0o755);
-  for (const part of relative(first, parentPath).split(sep).filter(Boolean)) chmodSync((p = join(p, part)), 0o755);
+  chmodSync(p, mode);
+  for (const part of relative(first, parentPath).split(sep).filter(Boolean)) chmodSync((p = join(p, part)), mode);
 }
 
 /** Removes what is at path so the entry can be created anew; a directory stays for a directory entry. */
@@ -192,7 +196,11 @@ export function makeDir(ctx: EntryContext, path: string, h: TarHeader, name: str
     if (clearPath(ctx, path, true) === 'clear') mkdirSync(path, { mode: 0o700 });
   }
   if (owner) lchownSync(path, owner.uid, owner.gid);
-  ctx.dirMeta.set(path, { mode: modeOf(h), ...timesOf(h) });
+  // The mode now, not only at the layer's end: what is made inside inherits a setgid bit and group
+  // from it. Without root it stays writable for its owner until finishDirs.
+  const mode = modeOf(h);
+  chmodSync(path, ctx.rootless || process.getuid?.() !== 0 ? mode | 0o700 : mode);
+  ctx.dirMeta.set(path, { mode, ...timesOf(h) });
 }
 
 /**

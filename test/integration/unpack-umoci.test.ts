@@ -239,11 +239,8 @@ function manyImage(): ImageSpec {
 }
 
 /**
- * A directory made implicitly (no entry of its own) inside a setgid directory. umoci gets the
- * kernel's inheritance: the setgid bit and the parent's group. oci-tool clears the setgid bit
- * (ensureParent chmods implicit parents to 0755), and the group depends on where the parent's
- * entry is: the parent's mode is only applied at the end of its layer (finishDirs), so in that
- * same layer the child is made under a 0700 non-setgid directory and gets gid 0.
+ * Directories made implicitly (no entry of their own) inside a setgid directory, in the layer of
+ * that directory's entry and in a later one: the kernel gives them the setgid bit and the group.
  */
 function setgidImage(): ImageSpec {
   return {
@@ -343,14 +340,10 @@ describe('unpack agrees with umoci', () => {
     expect(trees.ours.get('/bin/sh')).toMatchObject({ type: 'symlink', target: 'busybox' });
   });
 
-  // A known oci-tool difference, reported (see setgidImage): pinned line for line so that nothing
-  // else can hide behind it; once oci-tool is fixed this list becomes empty.
-  it('on implicit directories in a setgid directory: oci-tool differs (known bug)', async () => {
-    expect(differences(await unpackBoth('setgid'))).toEqual([
-      '/s/lower-layer: perm 0755 (oci-tool) vs 02755 (umoci)',
-      '/s/same-layer: perm 0755 (oci-tool) vs 02755 (umoci)',
-      '/s/same-layer: gid 0 (oci-tool) vs 50 (umoci)',
-    ]);
+  it('on implicit directories in a setgid directory', async () => {
+    const trees = await unpackBoth('setgid');
+    expect(differences(trees)).toEqual([]);
+    for (const d of ['/s/same-layer', '/s/lower-layer']) expect(trees.ours.get(d)).toMatchObject({ type: 'dir', perm: 0o2755, gid: 50 });
   });
 });
 
