@@ -1,6 +1,7 @@
 import { Command, CommanderError } from './commander.js';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { generateCommand } from './generate.js';
+import { keyCommand } from './key.js';
 import { pullCommand } from './pull.js';
 import { unpackCommand } from './unpack.js';
 import { validateCommand } from './validate.js';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand()]) {
+  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand(), keyCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;
