@@ -110,7 +110,8 @@ export class Authenticator {
       body = form.toString();
     } else {
       if (scheme.service) realm.searchParams.set('service', scheme.service);
-      realm.searchParams.set('scope', scope);
+      // Distribution's token flow repeats `scope` per resource (a push with a mount names two).
+      for (const s of scope.split(' ').filter(Boolean)) realm.searchParams.append('scope', s);
       const basic = basicHeader(cred);
       if (basic && cred?.username) {
         headers.authorization = basic;
@@ -139,8 +140,22 @@ export class Authenticator {
   }
 }
 
+/**
+ * The union of our scope and the one the challenge names, actions merged per resource, so that one
+ * token covers both (a push first challenged on a HEAD that names only `pull` costs no second 401).
+ */
 function challengeScope(c: Challenge, scope: string): string {
-  return c.params.scope ?? scope;
+  const named = c.params.scope;
+  if (!named) return scope;
+  const merged = new Map<string, Set<string>>();
+  for (const entry of `${scope} ${named}`.split(' ').filter(Boolean)) {
+    const cut = entry.lastIndexOf(':');
+    const resource = cut > 0 ? entry.slice(0, cut) : entry;
+    const actions = merged.get(resource) ?? new Set<string>();
+    if (cut > 0) for (const a of entry.slice(cut + 1).split(',')) if (a) actions.add(a);
+    merged.set(resource, actions);
+  }
+  return [...merged].map(([resource, actions]) => (actions.size ? `${resource}:${[...actions].join(',')}` : resource)).join(' ');
 }
 
 function basicHeader(cred: Credential | undefined): string | undefined {

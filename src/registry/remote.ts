@@ -1,9 +1,14 @@
-// Read access to one repository of a registry (distribution-spec "pull" endpoints).
+// One repository of a registry: the distribution-spec "pull" endpoints here, and (for a repository
+// opened with `push`) the push and discovery ones, whose bodies live in upload.ts, tags.ts and
+// referrers.ts.
 import type { Readable } from 'node:stream';
 import { OciToolError } from '../errors.js';
 import { digestOf, parseDigest, verifyBytes } from '../image/digest.js';
 import { MANIFEST_ACCEPT } from '../image/media-types.js';
-import { header, RegistryTransport, type TransportOptions } from './transport.js';
+import { listReferrers, type Referrers } from './referrers.js';
+import { listTags } from './tags.js';
+import { header, RegistryTransport, type RegistryResponse, type TransportOptions } from './transport.js';
+import { blobExists, putManifest, uploadBlob, type PushedManifest, type UploadOptions, type UploadResult } from './upload.js';
 
 /** Manifests larger than this are refused, as distribution does, so a hostile server cannot exhaust memory. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -32,17 +37,73 @@ export interface RepositoryLocation {
   repository: string;
 }
 
+export interface RepositoryOptions extends Omit<TransportOptions, 'repository'> {
+  /** Ask for `pull,push` access: needed for uploads and manifest writes. */
+  push?: boolean;
+}
+
 export class RemoteRepository {
   readonly transport: RegistryTransport;
-  private readonly scope: string;
+  /** The token scope every request of this repository asks for. */
+  readonly scope: string;
 
-  constructor(readonly location: RepositoryLocation, opts: Omit<TransportOptions, 'repository'>) {
+  constructor(readonly location: RepositoryLocation, { push, ...opts }: RepositoryOptions) {
     this.transport = new RegistryTransport(location.registry, { ...opts, repository: location.repository });
-    this.scope = `repository:${location.repository}:pull`;
+    this.scope = `repository:${location.repository}:${push ? 'pull,push' : 'pull'}`;
   }
 
   get name(): string {
     return `${this.location.registry}/${this.location.repository}`;
+  }
+
+  /** A path of this repository's API, e.g. endpoint('tags/list') → /v2/NAME/tags/list. */
+  endpoint(suffix: string): string {
+    return `/v2/${this.location.repository}/${suffix}`;
+  }
+
+  /** The blob's size when the repository holds it, else undefined. */
+  blobExists(digest: string, signal?: AbortSignal): Promise<{ size: number } | undefined> {
+    return blobExists(this, digest, signal);
+  }
+
+  /** Makes the repository hold a blob: present already, mounted from another repository, or uploaded. */
+  uploadBlob(desc: { digest: string; size: number }, open: () => Readable | Buffer, opts?: UploadOptions): Promise<UploadResult> {
+    return uploadBlob(this, desc, open, opts);
+  }
+
+  /** PUT of a manifest by tag or digest; a `subject` is recorded in the referrers tag when the registry does not. */
+  putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<PushedManifest> {
+    return putManifest(this, reference, bytes, mediaType, signal);
+  }
+
+  /** Every tag, following the registry's pagination. */
+  listTags(opts?: { pageSize?: number; signal?: AbortSignal }): Promise<string[]> {
+    return listTags(this, opts);
+  }
+
+  /** Manifests whose `subject` is this digest: the referrers API, else the referrers tag. */
+  referrers(digest: string, opts?: { artifactType?: string; signal?: AbortSignal }): Promise<Referrers> {
+    return listReferrers(this, digest, opts);
+  }
+
+  /** Reads a manifest-like body (manifest, index, tag list), refusing more than MAX_MANIFEST_BYTES. */
+  async readDocument(res: RegistryResponse, what: string): Promise<Buffer> {
+    const declared = Number(header(res, 'content-length'));
+    if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
+      await res.body.dump().catch(() => {});
+      throw new OciToolError('OCI_ERR_INVALID_CONTENT', `${what} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new OciToolError('OCI_ERR_INVALID_CONTENT', `${what} exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
   }
 
   /** HEAD of a manifest: its digest without spending a pull (Docker Hub counts GETs only). */
@@ -70,22 +131,7 @@ export class RemoteRepository {
       method: 'GET', path: this.path('manifests', reference), scope: this.scope, signal,
       headers: { accept: MANIFEST_ACCEPT }, what,
     });
-    const declared = Number(header(res, 'content-length'));
-    if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
-      await res.body.dump().catch(() => {});
-      throw new OciToolError('OCI_ERR_INVALID_CONTENT', `${what} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > MAX_MANIFEST_BYTES) {
-        res.body.destroy();
-        throw new OciToolError('OCI_ERR_INVALID_CONTENT', `${what} exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
-      }
-      chunks.push(chunk);
-    }
-    const bytes = Buffer.concat(chunks);
+    const bytes = await this.readDocument(res, what);
     const mediaType = header(res, 'content-type')?.split(';')[0]?.trim();
     const serverDigest = header(res, 'docker-content-digest');
     let digest: string;
@@ -119,7 +165,7 @@ export class RemoteRepository {
   }
 
   private path(kind: 'manifests' | 'blobs', reference: string): string {
-    return `/v2/${this.location.repository}/${kind}/${reference}`;
+    return this.endpoint(`${kind}/${reference}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // HTTP to one registry: scheme choice (HTTPS, with plain HTTP only for loopback or insecure hosts),
 // authentication, retries with backoff that honour Retry-After, and redirects followed by hand so
 // that credentials never reach another origin.
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { OciToolError } from '../errors.js';
 import type { ProgressListener } from '../events.js';
@@ -10,12 +11,24 @@ import type { CredentialSource } from './credentials.js';
 import { apiHost, isLoopbackRegistry } from './reference.js';
 import { backoffDelay, causes, defaultRetryPolicy, errorCode, isTemporaryError, isTemporaryStatus, parseRetryAfter, wait, type RetryPolicy } from './retry.js';
 
+/** Bytes in hand, or a factory called again for every attempt (retries, authentication, redirects). */
+export type RequestBody = Buffer | (() => Readable | Buffer);
+
 export interface RegistryRequest {
-  method: 'GET' | 'HEAD';
-  /** Path below the registry root, e.g. /v2/library/busybox/manifests/latest */
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /**
+   * Path below the registry root, e.g. /v2/library/busybox/manifests/latest, or an absolute URL the
+   * registry handed out (an upload Location), used as given.
+   */
   path: string;
   scope: string;
+  /** Lower-case names. A stream body should come with its content-length; a Buffer gets one. */
   headers?: Record<string, string>;
+  body?: RequestBody;
+  /** Error statuses returned to the caller instead of thrown, e.g. 404 where absence is an answer. */
+  allowStatus?: readonly number[];
+  /** At most this many tries, when fewer than the retry policy's (best-effort requests). */
+  attempts?: number;
   /** What is being fetched, for messages: "manifest docker.io/library/busybox:latest". */
   what: string;
   signal?: AbortSignal;
@@ -25,6 +38,8 @@ export interface RegistryResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Dispatcher.ResponseData['body'];
+  /** The URL that answered, after redirects; relative Location and Link headers resolve against it. */
+  url: string;
 }
 
 export interface TransportOptions {
@@ -37,6 +52,7 @@ export interface TransportOptions {
 
 const USER_AGENT = 'oci-tool/0.1';
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const bodyMethods = new Set(['POST', 'PUT', 'PATCH']);
 const MAX_ERROR_BODY = 64 * 1024;
 
 export class RegistryTransport {
@@ -51,6 +67,11 @@ export class RegistryTransport {
     this.auth = new Authenticator(registry, opts.connections, opts.credentials, opts.repository);
   }
 
+  /** The registry's origin, e.g. https://ghcr.io: the only one that sees credentials. */
+  get origin(): string {
+    return new URL(`${this.scheme}//${this.host}`).origin;
+  }
+
   private get mayUseHttp(): boolean {
     return isLoopbackRegistry(this.host) || this.opts.connections.isInsecure(this.registry) || this.opts.connections.isInsecure(this.host);
   }
@@ -58,24 +79,27 @@ export class RegistryTransport {
   /** Sends a request, retrying what is temporary; a non-success status becomes an OciToolError. */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
     let authTried = false;
+    const attempts = Math.max(1, Math.min(req.attempts ?? Infinity, this.retry.attempts));
     for (let attempt = 1; ; attempt++) {
       req.signal?.throwIfAborted();
       let res: RegistryResponse;
       try {
         res = await this.send(req);
       } catch (e) {
-        if (isOurError(e) || attempt >= this.retry.attempts || !isTemporaryError(e)) throw networkError(e, req.what, this.registry);
+        if (isOurError(e) || attempt >= attempts || !isTemporaryError(e)) throw networkError(e, req.what, this.registry);
         await this.pause(req, attempt, backoffDelay(this.retry, attempt), errorCode(e));
         continue;
       }
-      if (res.status === 401 && !authTried) {
+      // Another origin's 401 is not the registry's challenge to answer.
+      if (res.status === 401 && !authTried && new URL(res.url).origin === this.origin) {
         authTried = true;
         await res.body.dump().catch(() => {});
         await this.auth.challenge(res.headers['www-authenticate'], req.scope);
         attempt--;
         continue;
       }
-      if (isTemporaryStatus(res.status) && attempt < this.retry.attempts) {
+      if (req.allowStatus?.includes(res.status)) return res;
+      if (isTemporaryStatus(res.status) && attempt < attempts) {
         const retryAfter = parseRetryAfter(header(res, 'retry-after'));
         if (retryAfter !== undefined && retryAfter > this.retry.maxRetryAfterMs) throw await responseError(res, req);
         await res.body.dump().catch(() => {});
@@ -93,8 +117,14 @@ export class RegistryTransport {
   }
 
   private async send(req: RegistryRequest): Promise<RegistryResponse> {
-    let url = new URL(`${this.scheme}//${this.host}${req.path}`);
-    const registryOrigin = url.origin;
+    const registryOrigin = this.origin;
+    const absolute = /^[a-z][a-z0-9+.-]*:/i.test(req.path);
+    let url = absolute ? new URL(req.path) : new URL(`${registryOrigin}${req.path}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new OciToolError('OCI_ERR_REGISTRY', `${req.what}: the registry named an unsupported URL scheme (${url.protocol})`);
+    }
+    // A URL the registry handed out gets the same rule as a redirect.
+    refuseDowngrade(new URL(registryOrigin), url, req.what, 'a location');
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
     const authorization = await this.auth.header(req.scope);
     if (authorization) headers.authorization = authorization;
@@ -103,30 +133,46 @@ export class RegistryTransport {
       // Only the registry itself ever sees our credentials; blob storage gets a bare request.
       if (!sameOrigin) delete headers.authorization;
       let res: Dispatcher.ResponseData;
+      let body: Buffer | Readable | undefined;
       try {
+        body = typeof req.body === 'function' ? req.body() : req.body;
+        const hopHeaders = { ...headers };
+        if (Buffer.isBuffer(body)) hopHeaders['content-length'] = String(body.length);
+        else if (body === undefined && bodyMethods.has(req.method)) hopHeaders['content-length'] = '0';
         const dispatcher = await this.opts.connections.forOrigin(url);
-        res = await send(dispatcher, { origin: url.origin, path: url.pathname + url.search, method: req.method, headers, signal: req.signal });
+        res = await send(dispatcher, { origin: url.origin, path: url.pathname + url.search, method: req.method, headers: hopHeaders, body, signal: req.signal });
       } catch (e) {
-        if (hop === 0 && this.scheme === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
+        closeBody(body);
+        if (hop === 0 && !absolute && this.scheme === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
           this.scheme = 'http:';
           return this.send(req);
         }
         throw e;
       }
+      // A server may answer before reading all of a body (an early error); the rest is not needed.
+      closeBody(body);
       const location = res.headers.location;
       if (redirectStatuses.has(res.statusCode) && typeof location === 'string') {
         await res.body.dump().catch(() => {});
         const next = new URL(location, url);
-        if (next.protocol === 'http:' && url.protocol === 'https:' && !isLoopbackRegistry(next.host)) {
-          throw new OciToolError('OCI_ERR_REGISTRY', `${req.what}: refusing a redirect from HTTPS to plain HTTP (${next.host})`);
-        }
+        refuseDowngrade(url, next, req.what, 'a redirect');
         url = next;
         continue;
       }
-      return { status: res.statusCode, headers: res.headers, body: res.body };
+      return { status: res.statusCode, headers: res.headers, body: res.body, url: url.toString() };
     }
     throw new OciToolError('OCI_ERR_REGISTRY', `${req.what}: too many redirects`);
   }
+}
+
+function refuseDowngrade(from: URL, to: URL, what: string, kind: string): void {
+  if (to.protocol === 'http:' && from.protocol === 'https:' && !isLoopbackRegistry(to.host)) {
+    throw new OciToolError('OCI_ERR_REGISTRY', `${what}: refusing ${kind} from HTTPS to plain HTTP (${to.host})`);
+  }
+}
+
+function closeBody(body: Buffer | Readable | undefined): void {
+  if (body && !Buffer.isBuffer(body) && !body.readableEnded && !body.destroyed) body.destroy();
 }
 
 export function header(res: RegistryResponse, name: string): string | undefined {
