@@ -63,7 +63,11 @@ export async function unpack(ref: string, bundleDir: string, opts: UnpackOptions
 
   let pulled = false;
   const layout = await Layout.open(layoutDir);
-  let desc = opts.pull === 'always' ? undefined : await findInLayout(layout, ref);
+  // A signature policy is checked against the registry, so the reference is resolved there each
+  // time (present blobs are not fetched again).
+  const verifying = opts.pullOptions?.accept !== undefined;
+  if (verifying && opts.pull === 'never') throw new OciToolError('OCI_ERR_USAGE', 'a signature policy needs the registry: it cannot be combined with pull "never"');
+  let desc = opts.pull === 'always' || verifying ? undefined : await findInLayout(layout, ref);
   if (!desc) {
     if (opts.pull === 'never') {
       const names = await refNames(layout);

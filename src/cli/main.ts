@@ -3,25 +3,27 @@ import { describeError, exitCodeOf, ExitCode } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { keyCommand } from './key.js';
 import { pullCommand } from './pull.js';
+import { signCommand } from './sign.js';
 import { unpackCommand } from './unpack.js';
 import { validateCommand } from './validate.js';
+import { verifyCommand } from './verify.js';
 
 const exitCodeHelp = `
 Exit codes:
   0  success                      4  authentication or authorization failed
-  1  other failure                5  verification failed (digest, size, diff_id)
+  1  other failure                5  verification failed (digest, size, diff_id, signature, policy)
   2  usage or bad input           6  network or registry failure (after retries)
   3  not found (image, platform)  7  unsupported content (e.g. Docker schema 1)
   130 interrupted`;
 
 export function buildProgram(): Command {
   const program = new Command('oci-tool')
-    .description('OCI image and bundle toolkit: pull images into OCI layouts, unpack runtime bundles')
+    .description('OCI image and bundle toolkit: pull images into OCI layouts, unpack runtime bundles, sign and verify images')
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand(), keyCommand()]) {
+  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand(), keyCommand(), signCommand(), verifyCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;

@@ -2,9 +2,10 @@ import { Command, Option } from './commander.js';
 import { usageError } from '../errors.js';
 import { DEFAULT_JOBS } from '../registry/defaults.js';
 import { createProgress, formatBytes } from './progress.js';
-import { readStdin } from './stdin.js';
+import { addRegistryOptions, positiveInt, remoteOptions, type RegistryFlags } from './registry-flags.js';
+import { acceptFromFlags, addPolicyOptions, type PolicyFlags } from './trust-flags.js';
 
-interface PullFlags {
+interface PullFlags extends RegistryFlags, PolicyFlags {
   layout?: string;
   platform?: string;
   allPlatforms?: boolean;
@@ -12,22 +13,14 @@ interface PullFlags {
   jobs: string;
   verifyDiffIds: boolean;
   refName?: string;
-  username?: string;
-  passwordStdin?: boolean;
-  authfile?: string;
-  tlsVerify: string;
-  insecure?: boolean;
-  certDir?: string;
-  registriesConf?: string;
   mirror: string[];
-  retries: string;
   quiet?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
 
 export function pullCommand(): Command {
-  return new Command('pull')
+  const cmd = new Command('pull')
     .description('pull an image from a registry into an OCI image layout, verifying every blob')
     .argument('<reference>', 'image reference, e.g. busybox, ghcr.io/org/app:1.2, repo@sha256:…')
     .option('--layout <dir>', 'OCI image layout to store into (default: $OCI_TOOL_LAYOUT or ~/.local/share/oci-tool/layout)')
@@ -37,15 +30,8 @@ export function pullCommand(): Command {
     .option('-j, --jobs <n>', 'concurrent blob downloads', String(DEFAULT_JOBS))
     .option('--no-verify-diff-ids', "skip decompressing layers to check the config's diff_ids (digests and sizes are still checked)")
     .option('--ref-name <name>', 'org.opencontainers.image.ref.name to write (default: the full normalized reference)')
-    .option('--username <user>', 'registry user name (password from --password-stdin)')
-    .option('--password-stdin', 'read the registry password or token from standard input')
-    .option('--authfile <file>', 'credentials file (containers auth.json or docker config.json format)')
-    .option('--tls-verify <bool>', 'verify TLS certificates; false also allows plain HTTP', 'true')
-    .option('--insecure', 'same as --tls-verify=false')
-    .option('--cert-dir <dir>', 'folder with *.crt (CAs), *.cert and *.key (client certificate) for the registry')
-    .option('--registries-conf <file>', 'registries config with mirrors (default: ~/.config/oci-tool/registries.json)')
-    .option('--mirror <location>', 'try this mirror (host[:port][/path]) first; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--retries <n>', 'tries per request before giving up', '6')
+    .option('--mirror <location>', 'try this mirror (host[:port][/path]) first; repeatable', (v: string, all: string[]) => [...all, v], [] as string[]);
+  return addPolicyOptions(addRegistryOptions(cmd))
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print the result as JSON on stdout')
     .option('-v, --verbose', 'report retries and resolution')
@@ -54,24 +40,20 @@ Examples:
   oci-tool pull busybox
   oci-tool pull --platform linux/arm64 --layout ./images alpine:3.20
   oci-tool pull --all-platforms --format oci 127.0.0.1:5000/team/app:1.2
+  oci-tool pull --verify-key cosign.pub registry.example.com/app:1.2
   echo "$TOKEN" | oci-tool pull --username ci --password-stdin registry.example.com/app@sha256:…`)
     .action(async (reference: string, flags: PullFlags) => {
       const jobs = positiveInt(flags.jobs, '--jobs');
-      const attempts = positiveInt(flags.retries, '--retries');
-      if (flags.passwordStdin && !flags.username) throw usageError('--password-stdin needs --username');
       if (flags.platform && flags.allPlatforms) throw usageError('--platform and --all-platforms exclude each other');
-      const tlsVerify = parseBool(flags.tlsVerify, '--tls-verify') && !flags.insecure;
+      const remote = await remoteOptions(flags);
       // Loaded here, not at start-up, so that other commands and --help do not pay for HTTP and TLS.
-      const [{ pull }, { credentialSource, staticCredentials }] = await Promise.all([import('../registry/pull.js'), import('../registry/credentials.js')]);
-      const credentials = flags.username
-        ? staticCredentials({ username: flags.username, password: flags.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : '' })
-        : credentialSource({ authFile: flags.authfile });
+      const { pull } = await import('../registry/pull.js');
+      const accept = await acceptFromFlags(flags);
       const progress = createProgress(process.stderr, { quiet: flags.quiet || flags.json, verbose: flags.verbose });
       try {
         const result = await pull(reference, {
           layout: flags.layout, platform: flags.platform, allPlatforms: flags.allPlatforms, format: flags.format,
-          jobs, verifyDiffIds: flags.verifyDiffIds, refName: flags.refName, credentials, tlsVerify, certDir: flags.certDir,
-          registriesConfig: flags.registriesConf, mirrors: flags.mirror, retry: { attempts },
+          jobs, verifyDiffIds: flags.verifyDiffIds, refName: flags.refName, ...remote, mirrors: flags.mirror, accept,
           onProgress: progress.listener,
         });
         progress.stop();
@@ -87,14 +69,3 @@ Examples:
     });
 }
 
-function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} takes a positive whole number, not "${v}"`);
-  return n;
-}
-
-function parseBool(v: string, flag: string): boolean {
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw usageError(`${flag} takes true or false, not "${v}"`);
-}

@@ -2,8 +2,9 @@ import { Command, Option } from './commander.js';
 import { usageError } from '../errors.js';
 import { addGenerateOptions } from './generate.js';
 import { createProgress } from './progress.js';
+import { acceptFromFlags, addPolicyOptions, type PolicyFlags } from './trust-flags.js';
 
-interface UnpackFlags {
+interface UnpackFlags extends PolicyFlags {
   layout?: string;
   platform?: string;
   pull: 'missing' | 'always' | 'never';
@@ -37,6 +38,7 @@ export function unpackCommand(): Command {
     .option('--authfile <file>', 'when pulling: credentials file')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print the result as JSON on stdout');
+  addPolicyOptions(cmd);
   // Every generate option edits the converted config; --rootless also makes the apply rootless.
   const readGenerate = addGenerateOptions(cmd, ['--output', '--template']);
   cmd.addHelpText('after', `
@@ -48,7 +50,11 @@ Examples:
   oci-tool unpack busybox ./bb -- sh -c 'echo hello'
   oci-tool unpack --layout ./images 127.0.0.1:5000/app:1.2 ./app --args sleep 10
   oci-tool unpack --platform linux/arm64 --pull never docker.io/library/alpine:3.20 ./alpine
-  oci-tool unpack --uid-map 0:100000:65536 --gid-map 0:100000:65536 busybox ./mapped`);
+  oci-tool unpack --uid-map 0:100000:65536 --gid-map 0:100000:65536 busybox ./mapped
+  oci-tool unpack --verify-key cosign.pub registry.example.com/app:1.2 ./app
+
+With --verify-key or --policy the reference is resolved on the registry every time and its
+signatures checked before anything is unpacked (blobs already in the layout are not fetched again).`);
   return cmd.action(async (reference: string, bundle: string, _command: string[], flags: UnpackFlags) => {
     const generate = readGenerate();
     const { bytes } = await import('../generate/values.js');
@@ -62,7 +68,7 @@ Examples:
         maxBytes: flags.maxBytes ? bytes(flags.maxBytes, '--max-bytes') : undefined,
         maxEntries: flags.maxEntries ? count(flags.maxEntries, '--max-entries') : undefined,
         generate,
-        pullOptions: { credentials: credentialSource({ authFile: flags.authfile }), tlsVerify: flags.tlsVerify !== 'false' },
+        pullOptions: { credentials: credentialSource({ authFile: flags.authfile }), tlsVerify: flags.tlsVerify !== 'false', accept: await acceptFromFlags(flags) },
         onProgress: progress.listener,
       });
       progress.stop();

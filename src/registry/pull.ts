@@ -40,9 +40,23 @@ export interface PullOptions {
   /** Mirror locations tried before the configured ones and the origin. */
   mirrors?: string[];
   retry?: Partial<RetryPolicy>;
+  /**
+   * Called once the reference is resolved to a manifest digest, before any blob is fetched or
+   * stored; throwing stops the pull and leaves index.json as it was (a signature policy).
+   */
+  accept?: (image: ResolvedImage) => Promise<void>;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   env?: NodeJS.ProcessEnv;
+}
+
+export interface ResolvedImage {
+  reference: Reference;
+  /** The manifest (or index) the reference names. */
+  descriptor: Descriptor;
+  /** The repository on the reference's own registry, where its signatures live (even when a mirror served it). */
+  origin: RemoteRepository;
+  signal?: AbortSignal;
 }
 
 export interface PullResult {
@@ -86,6 +100,7 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
     const blobs = new FallbackSource(remotes.slice(remotes.indexOf(remote)));
     const where = defaultRefName(ref);
     emit({ type: 'resolved', reference: where, digest: top.descriptor.digest, mediaType: top.descriptor.mediaType });
+    await opts.accept?.({ reference: ref, descriptor: top.descriptor, origin: remotes.at(-1) as RemoteRepository, signal: opts.signal });
     count(stats, top);
 
     const parsedTop = parseManifestDocument(top.bytes, top.descriptor.mediaType, where);

@@ -1,0 +1,47 @@
+// The parts of a sigstore TrustedRoot (JSON, as `cosign trusted-root create` or TUF deliver it)
+// that legacy signature checks use: Rekor log keys and Fulcio CA certificates.
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { OciToolError } from '../errors.js';
+
+interface TrustedRootJson {
+  tlogs?: { publicKey?: { rawBytes?: string } }[];
+  certificateAuthorities?: { certChain?: { certificates?: { rawBytes?: string }[] } }[];
+}
+
+export interface TrustedRootParts {
+  rekorKeys: KeyObject[];
+  /** PEM, every CA certificate of every chain: each is a trust anchor. */
+  fulcioCertificates: string[];
+}
+
+/** PEM of a certificate given as base64 DER. */
+export const certificatePem = (b64: string): string => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
+
+export function trustedRootParts(root: unknown): TrustedRootParts {
+  if (typeof root !== 'object' || root === null) throw new OciToolError('OCI_ERR_BAD_KEY', 'trusted root is not a JSON object');
+  const r = root as TrustedRootJson;
+  const rekorKeys = (r.tlogs ?? []).flatMap((t) => {
+    const raw = t.publicKey?.rawBytes;
+    if (!raw) return [];
+    try {
+      return [createPublicKey({ key: Buffer.from(raw, 'base64'), format: 'der', type: 'spki' })];
+    } catch {
+      throw new OciToolError('OCI_ERR_BAD_KEY', 'trusted root: a transparency log key is not a DER public key');
+    }
+  });
+  const fulcioCertificates = (r.certificateAuthorities ?? []).flatMap((ca) => (ca.certChain?.certificates ?? []).flatMap((c) => (c.rawBytes ? [certificatePem(c.rawBytes)] : [])));
+  return { rekorKeys, fulcioCertificates };
+}
+
+/** Sigstore's public-good trusted root through TUF (network on first use, then a local cache). */
+export async function fetchTrustedRoot(env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
+  const [{ getTrustedRoot }, { TrustedRoot }, { homedir }, { join }] = await Promise.all([
+    import('@sigstore/tuf'), import('@sigstore/protobuf-specs'), import('node:os'), import('node:path'),
+  ]);
+  const cachePath = join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-tool', 'sigstore-tuf');
+  try {
+    return TrustedRoot.toJSON(await getTrustedRoot({ cachePath }));
+  } catch (e) {
+    throw new OciToolError('OCI_ERR_NETWORK', `cannot get Sigstore's trusted root over TUF (${e instanceof Error ? e.message : String(e)}); give --trusted-root FILE`);
+  }
+}
