@@ -12,9 +12,9 @@ interface BundleJson {
     certificate?: { rawBytes: string };
     x509CertificateChain?: { certificates: { rawBytes: string }[] };
     tlogEntries?: {
-      logIndex: string;
+      logIndex?: string;
       logId: { keyId: string };
-      integratedTime: string;
+      integratedTime?: string;
       inclusionPromise?: { signedEntryTimestamp: string };
       canonicalizedBody: string;
     }[];
@@ -43,8 +43,9 @@ export function legacyAnnotationsFromBundle(b: BundleJson): Record<string, strin
       SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
       Payload: {
         body: entry.canonicalizedBody,
-        integratedTime: Number(entry.integratedTime),
-        logIndex: Number(entry.logIndex),
+        // Protobuf JSON leaves out int64 zeros: the first entry of a log has no logIndex.
+        integratedTime: Number(entry.integratedTime ?? 0),
+        logIndex: Number(entry.logIndex ?? 0),
         logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
       },
     }),

@@ -57,12 +57,30 @@ export async function signImage(input: string | Reference, opts: SignOptions): P
   try {
     const subject = await resolveSubject(repository, ref, opts.signal);
     const signatures: PushedSignature[] = [];
-    if (format !== 'bundle') signatures.push(await pushLegacy(repository, ref, subject, signer, opts));
-    if (format !== 'legacy') signatures.push(await pushBundle(repository, subject, signer, opts));
+    try {
+      if (format !== 'bundle') signatures.push(await pushLegacy(repository, ref, subject, signer, opts));
+      if (format !== 'legacy') signatures.push(await pushBundle(repository, subject, signer, opts));
+    } catch (e) {
+      throw signingError(e);
+    }
     return { reference: formatReference({ ...ref, tag: undefined, digest: subject.digest }), digest: subject.digest, signatures };
   } finally {
     await close();
   }
+}
+
+/**
+ * What @sigstore/sign throws (Fulcio, Rekor, the identity provider) as one line. An identity token
+ * error may quote the token, so its message is never repeated.
+ */
+function signingError(e: unknown): unknown {
+  if (e instanceof OciToolError || !(e instanceof Error)) return e;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('IDENTITY_TOKEN')) {
+    return new OciToolError('OCI_ERR_AUTH', `keyless signing: the OIDC identity token cannot be used (${code})`);
+  }
+  const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
+  return new OciToolError('OCI_ERR_NETWORK', `keyless signing failed${typeof code === 'string' ? ` (${code})` : ''}: ${e.message}${cause}`.replace(/\s+/g, ' '), { cause: e });
 }
 
 /** The manifest a reference names, as a descriptor; by tag, the digest of the bytes the registry serves. */

@@ -3,9 +3,20 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { OciToolError } from '../errors.js';
 
+interface Validity {
+  validFor?: { start?: string; end?: string };
+}
+
 interface TrustedRootJson {
-  tlogs?: { publicKey?: { rawBytes?: string } }[];
-  certificateAuthorities?: { certChain?: { certificates?: { rawBytes?: string }[] } }[];
+  tlogs?: ({ publicKey?: { rawBytes?: string } & Validity })[];
+  certificateAuthorities?: ({ certChain?: { certificates?: { rawBytes?: string }[] } } & Validity)[];
+}
+
+/** Whether a key's or CA's validity window (open at either end when absent) holds `at`. */
+function validAt(v: Validity['validFor'], at: Date | undefined): boolean {
+  if (!at || !v) return true;
+  const t = at.getTime();
+  return (!v.start || Date.parse(v.start) <= t) && (!v.end || t <= Date.parse(v.end));
 }
 
 export interface TrustedRootParts {
@@ -17,19 +28,22 @@ export interface TrustedRootParts {
 /** PEM of a certificate given as base64 DER. */
 export const certificatePem = (b64: string): string => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
 
-export function trustedRootParts(root: unknown): TrustedRootParts {
+/** The log keys and CA certificates, only those valid at `at` when it is given. */
+export function trustedRootParts(root: unknown, at?: Date): TrustedRootParts {
   if (typeof root !== 'object' || root === null) throw new OciToolError('OCI_ERR_BAD_KEY', 'trusted root is not a JSON object');
   const r = root as TrustedRootJson;
   const rekorKeys = (r.tlogs ?? []).flatMap((t) => {
     const raw = t.publicKey?.rawBytes;
-    if (!raw) return [];
+    if (!raw || !validAt(t.publicKey?.validFor, at)) return [];
     try {
       return [createPublicKey({ key: Buffer.from(raw, 'base64'), format: 'der', type: 'spki' })];
     } catch {
       throw new OciToolError('OCI_ERR_BAD_KEY', 'trusted root: a transparency log key is not a DER public key');
     }
   });
-  const fulcioCertificates = (r.certificateAuthorities ?? []).flatMap((ca) => (ca.certChain?.certificates ?? []).flatMap((c) => (c.rawBytes ? [certificatePem(c.rawBytes)] : [])));
+  const fulcioCertificates = (r.certificateAuthorities ?? [])
+    .filter((ca) => validAt(ca.validFor, at))
+    .flatMap((ca) => (ca.certChain?.certificates ?? []).flatMap((c) => (c.rawBytes ? [certificatePem(c.rawBytes)] : [])));
   return { rekorKeys, fulcioCertificates };
 }
 

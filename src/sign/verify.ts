@@ -109,13 +109,22 @@ export async function verifyDigest(repo: RemoteRepository, ref: Reference, diges
         const annotations = { ...(layer.annotations ?? {}) };
         const signature = annotations[SIGNATURE_ANNOTATION];
         if (signature === undefined) throw new OciToolError('OCI_ERR_SIGNATURE', `no ${SIGNATURE_ANNOTATION} annotation`);
+        const check = (t: LegacyTrust) => verifyLegacySignature({ payload, signature, annotations, mediaType: layer.mediaType }, t, {
+          manifestDigest: digest, dockerReference: `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}`,
+          identityPolicy: trust.identityPolicy ?? 'matchRepository',
+        });
         let last: unknown;
-        for (const t of legacyTrust) {
+        for (const { trust: t, at } of legacyTrust) {
           try {
-            const ok = verifyLegacySignature({ payload, signature, annotations, mediaType: layer.mediaType }, t, {
-              manifestDigest: digest, dockerReference: `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}`,
-              identityPolicy: trust.identityPolicy ?? 'matchRepository',
-            });
+            const ok = check(t);
+            // Keys and CAs of a trusted root count only within their validity windows, at log time.
+            if (at && ok.integratedTime) {
+              try {
+                check(at(ok.integratedTime));
+              } catch {
+                throw new OciToolError('OCI_ERR_SIGNATURE', `the trusted root's Rekor key or Fulcio CA for this signature was not valid at its log time ${ok.integratedTime.toISOString()}`);
+              }
+            }
             return { format: 'legacy', source, signer: ok.signer, ...(ok.integratedTime ? { integratedTime: ok.integratedTime.toISOString() } : {}) };
           } catch (e) {
             last = e;
@@ -161,20 +170,27 @@ async function readBundle(repo: RemoteRepository, desc: Descriptor, signal?: Abo
   return readSmallBlob(repo, layer, MAX_BUNDLE_BYTES, signal);
 }
 
-/** One legacy trust per way a signature may be accepted: by key, or by each keyless identity. */
-function toLegacyTrust(trust: TrustOptions): LegacyTrust[] {
-  const out: LegacyTrust[] = [];
-  const root = trust.trustedRoot ? trustedRootParts(trust.trustedRoot) : undefined;
-  if (trust.publicKeys?.length) out.push({ publicKeys: trust.publicKeys });
+/**
+ * One legacy trust per way a signature may be accepted: by key, or by each keyless identity (with
+ * `at`, the same trust narrowed to the trusted root's keys and CAs valid at a given time).
+ */
+function toLegacyTrust(trust: TrustOptions): { trust: LegacyTrust; at?: (time: Date) => LegacyTrust }[] {
+  const out: { trust: LegacyTrust; at?: (time: Date) => LegacyTrust }[] = [];
+  if (trust.publicKeys?.length) out.push({ trust: { publicKeys: trust.publicKeys } });
+  const root = trust.trustedRoot;
   if (root) {
     for (const id of trust.identities ?? []) {
-      out.push({
-        rekorPublicKeys: root.rekorKeys,
-        fulcio: {
-          roots: root.fulcioCertificates, subject: id.subject, subjectRegExp: id.subjectRegExp,
-          oidcIssuer: id.issuer, oidcIssuerRegExp: id.issuerRegExp,
-        },
-      });
+      const keyless = (time?: Date): LegacyTrust => {
+        const parts = trustedRootParts(root, time);
+        return {
+          rekorPublicKeys: parts.rekorKeys,
+          fulcio: {
+            roots: parts.fulcioCertificates, subject: id.subject, subjectRegExp: id.subjectRegExp,
+            oidcIssuer: id.issuer, oidcIssuerRegExp: id.issuerRegExp,
+          },
+        };
+      };
+      out.push({ trust: keyless(), at: keyless });
     }
   }
   return out;
