@@ -2,19 +2,26 @@
 // Writes are atomic (temp file + rename) and index.json changes happen under a lock, so several
 // processes may pull into one layout at once and readers never see a half-written file.
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { OciToolError } from '../errors.js';
-import { parseDigest, verifyBytes, VerifyingStream } from './digest.js';
+import { isDigest, parseDigest, verifyBytes, VerifyingStream } from './digest.js';
 import { Ingest, type BlobTarget } from './ingest.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { INDEX_MEDIA_TYPE } from './media-types.js';
 import type { Descriptor, ImageIndex } from './types.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+/** A file in blobs/ as gc sees it. */
+export interface StoredBlob {
+  digest: string;
+  size: number;
+  mtimeMs: number;
+}
 /** Where images go when no --layout is given. */
 export function defaultLayoutDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.OCI_TOOL_LAYOUT) return env.OCI_TOOL_LAYOUT;
@@ -174,6 +181,46 @@ export class Layout {
     return names.filter((n) => n.endsWith('.data')).map((n) => n.slice(0, -5).replace('-', ':'));
   }
 
+  /** A path inside the private state folder (.oci-tool/): leases, ingests, temporaries. */
+  statePath(...parts: string[]): string {
+    return join(this.dir, STATE_DIR, ...parts);
+  }
+
+  /** Runs `fn` holding the lock that every index.json change takes (gc holds it throughout). */
+  async withIndexLock<T>(fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+    const release = await acquireLock(await this.lockPath('index'), opts);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+
+  /** Every blob file under blobs/ with a digest for a name; stray files are not blobs and are left out. */
+  async listBlobs(): Promise<StoredBlob[]> {
+    const out: StoredBlob[] = [];
+    for (const algorithm of await readdir(join(this.dir, 'blobs')).catch(() => [] as string[])) {
+      for (const hex of await readdir(join(this.dir, 'blobs', algorithm)).catch(() => [] as string[])) {
+        const digest = `${algorithm}:${hex}`;
+        if (!isDigest(digest)) continue;
+        const st = await stat(join(this.dir, 'blobs', algorithm, hex)).catch(() => undefined);
+        if (st?.isFile()) out.push({ digest, size: st.size, mtimeMs: st.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  /** The size of a stored blob, or undefined when it is absent. */
+  async blobSize(digest: string): Promise<number | undefined> {
+    const st = await stat(this.blobPath(digest)).catch(() => undefined);
+    return st?.isFile() ? st.size : undefined;
+  }
+
+  /** Deletes a blob file; only gc calls this, under the index lock, after checking the leases. */
+  async removeBlob(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
   private async lockPath(name: string): Promise<string> {
     const dir = join(this.dir, STATE_DIR);
     await mkdir(dir, { recursive: true });
@@ -184,6 +231,8 @@ export class Layout {
     const path = join(this.dir, relPath);
     // Temporaries stay out of blobs/ so that a crash never leaves a stray file there.
     const tmp = join(this.dir, STATE_DIR, `tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    // A layout another tool wrote has no state folder yet.
+    await mkdir(join(this.dir, STATE_DIR), { recursive: true });
     await writeFile(tmp, data);
     await rename(tmp, path);
   }

@@ -16,6 +16,8 @@ export const DOCKER_MANIFEST_MEDIA_TYPE = 'application/vnd.docker.distribution.m
 export const DOCKER_MANIFEST_LIST_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.list.v2+json';
 export const DOCKER_CONFIG_MEDIA_TYPE = 'application/vnd.docker.container.image.v1+json';
 export const DOCKER_LAYER_GZIP_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+/** Uncompressed Docker layers: what docker-archive holds, and what containers/image calls them. */
+export const DOCKER_LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar';
 export const DOCKER_FOREIGN_LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 export const DOCKER_SCHEMA1_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.v1+json';
 export const DOCKER_SCHEMA1_SIGNED_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
@@ -50,6 +52,7 @@ const layerCompressions: ReadonlyMap<string, 'gzip' | 'zstd' | 'none'> = new Map
   [LAYER_NONDIST_GZIP_MEDIA_TYPE, 'gzip'],
   [LAYER_NONDIST_ZSTD_MEDIA_TYPE, 'zstd'],
   [DOCKER_LAYER_GZIP_MEDIA_TYPE, 'gzip'],
+  [DOCKER_LAYER_MEDIA_TYPE, 'none'],
   [DOCKER_FOREIGN_LAYER_MEDIA_TYPE, 'gzip'],
 ]);
 
@@ -73,6 +76,7 @@ const dockerToOci: ReadonlyMap<string, string> = new Map([
   [DOCKER_MANIFEST_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE],
   [DOCKER_CONFIG_MEDIA_TYPE, CONFIG_MEDIA_TYPE],
   [DOCKER_LAYER_GZIP_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE],
+  [DOCKER_LAYER_MEDIA_TYPE, LAYER_MEDIA_TYPE],
   [DOCKER_FOREIGN_LAYER_MEDIA_TYPE, LAYER_NONDIST_GZIP_MEDIA_TYPE],
 ]);
 

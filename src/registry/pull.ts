@@ -5,6 +5,7 @@ import type { ProgressListener } from '../events.js';
 import { readImageConfig } from '../image/config.js';
 import { indexToOci, manifestToOci } from '../image/convert.js';
 import { Layout, defaultLayoutDir } from '../image/layout.js';
+import { Lease } from '../image/lease.js';
 import { isNonDistributable, layerCompression } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
 import { parseManifestDocument, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../image/types.js';
@@ -94,7 +95,10 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
   const connections = new Connections({ insecureHosts: insecure, certDir: opts.certDir, env });
   const emit = opts.onProgress ?? (() => {});
   const stats = { fetched: 0, skipped: 0, bytes: 0 };
+  let lease: Lease | undefined;
   try {
+    // Held until index.json names the image, so that gc keeps what this pull writes and reuses.
+    lease = await Lease.begin(layout);
     const remotes = endpoints.map((e) => new RemoteRepository(e, { connections, credentials: opts.credentials, retry: opts.retry, onProgress: opts.onProgress }));
     const { remote, top } = await resolveTop(ref, remotes, layout, opts);
     const blobs = new FallbackSource(remotes.slice(remotes.indexOf(remote)));
@@ -120,6 +124,10 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
     } else {
       images.push({ doc: top, manifest: parsedTop.manifest });
     }
+
+    // Retained before the presence checks that skip them (gc.ts explains why that is enough).
+    await lease.retain([top.descriptor.digest, ...images.flatMap(({ doc, manifest }) =>
+      [doc.descriptor.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])], { signal: opts.signal });
 
     // Configs first (they name the layers' diff_ids), then all layers at once, deduplicated.
     const layerRequests = new Map<string, BlobRequest>();
@@ -153,7 +161,7 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
 
     let named: Descriptor;
     if (opts.format === 'oci') {
-      named = await convertToOci(layout, images, index, want !== undefined);
+      named = await convertToOci(layout, lease, images, index, want !== undefined);
     } else {
       named = want && index ? (images[0] as { doc: Document }).doc.descriptor : top.descriptor;
     }
@@ -173,6 +181,7 @@ export async function pull(input: string | Reference, opts: PullOptions = {}): P
       bytes: stats.bytes,
     };
   } finally {
+    await lease?.release();
     await connections.close();
   }
 }
@@ -264,15 +273,17 @@ async function readDiffIds(layout: Layout, manifest: ImageManifest, where: strin
   return { ids: config.rootfs.diff_ids, ...(platform ? { platform } : {}) };
 }
 
-async function convertToOci(layout: Layout, images: { doc: Document; manifest: ImageManifest }[], index: ImageIndex | undefined, single: boolean): Promise<Descriptor> {
+async function convertToOci(layout: Layout, lease: Lease, images: { doc: Document; manifest: ImageManifest }[], index: ImageIndex | undefined, single: boolean): Promise<Descriptor> {
   const converted = new Map<string, Descriptor>();
   for (const image of images) {
     const c = manifestToOci(image.manifest, image.doc.descriptor.platform);
+    await lease.retain([c.descriptor.digest]);
     await layout.putBlob(c.bytes, c.descriptor);
     converted.set(image.doc.descriptor.digest, c.descriptor);
   }
   if (!index || single) return converted.get((images[0] as { doc: Document }).doc.descriptor.digest) as Descriptor;
   const c = indexToOci(index, converted);
+  await lease.retain([c.descriptor.digest]);
   await layout.putBlob(c.bytes, c.descriptor);
   return c.descriptor;
 }

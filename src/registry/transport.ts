@@ -143,7 +143,8 @@ export class RegistryTransport {
         res = await send(dispatcher, { origin: url.origin, path: url.pathname + url.search, method: req.method, headers: hopHeaders, body, signal: req.signal });
       } catch (e) {
         closeBody(body);
-        if (hop === 0 && !absolute && this.scheme === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
+        // url, not this.scheme: a concurrent request may have switched the scheme already.
+        if (hop === 0 && !absolute && url.protocol === 'https:' && this.mayUseHttp && isPlainHttpAnswer(e)) {
           this.scheme = 'http:';
           return this.send(req);
         }

@@ -145,6 +145,16 @@ describe('blobs in hand', () => {
     expect((await readdir(join(dir, '.oci-tool'))).filter((n) => n !== 'ingest')).toEqual([]);
   });
 
+  it('putBlob and setRef work in a layout another tool wrote (no .oci-tool/ folder)', async () => {
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await writeFile(join(dir, 'index.json'), `{"schemaVersion":2,"mediaType":"${INDEX_MEDIA_TYPE}","manifests":[]}`);
+    const layout = await Layout.open(dir, { create: false });
+    expect(existsSync(join(dir, '.oci-tool'))).toBe(false);
+    await layout.putBlob(bytes, target(bytes));
+    expect((await readFile(join(dir, 'blobs', 'sha256', hexOf(sha256(bytes))))).equals(bytes)).toBe(true);
+  });
+
   it('putBlob stores sha512 blobs under blobs/sha512', async () => {
     const layout = await Layout.open(dir);
     const t = { digest: sha512(bytes), size: bytes.length };
