@@ -39,3 +39,15 @@ export { verifyLegacySignature, type LegacySignature, type LegacyTrust } from '.
 export { verifyCosignBundle, type BundleTrust, type VerifiedBundle } from './sign/cosign-bundle.js';
 export { fetchTrustedRoot } from './sign/trusted-root.js';
 export type { IdentityMatcher } from './sign/identity.js';
+export { copy, copyImage, type CopyOptions, type CopyNamesOptions, type CopyResult } from './transport/copy.js';
+export { openSource, openSink, type TransportOptions } from './transport/open.js';
+export { parseTransportName, formatTransportName, type TransportName, type TransportKind } from './transport/names.js';
+export { openRegistrySource, openRegistrySink, RegistrySource, RegistrySink } from './transport/registry.js';
+export { openLayoutSource, openLayoutSink, LayoutSource, LayoutSink, type LayoutName } from './transport/layout.js';
+export type { ImageSource, ImageSink, Attachment } from './transport/types.js';
+export { serveLayout, type ServeOptions, type ServeEvent, type LayoutServer } from './serve/server.js';
+export { parseServedName, pushedRefName, type ServedName } from './serve/names.js';
+export { inspectImage, listRepositoryTags, MAX_CONFIG_BYTES, type InspectOptions, type InspectResult, type InspectedImage, type InspectedLayer, type InspectedPlatform, type TagList } from './registry/inspect.js';
+export { collectGarbage, listImages, removeImage, SLACK_MS, type GcOptions, type GcResult, type LayoutImage, type LayoutOptions, type RemovedRef } from './image/gc.js';
+export { Lease, readLeases, type LeaseInfo } from './image/lease.js';
+export type { StoredBlob } from './image/layout.js';

@@ -1,9 +1,17 @@
 import { Command, CommanderError } from './commander.js';
 import { describeError, exitCodeOf, ExitCode } from '../errors.js';
+import { copyCommand } from './copy.js';
 import { generateCommand } from './generate.js';
+import { gcCommand } from './gc.js';
+import { inspectCommand } from './inspect.js';
+import { lsCommand } from './ls.js';
 import { keyCommand } from './key.js';
 import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { rmCommand } from './rm.js';
+import { serveCommand } from './serve.js';
 import { signCommand } from './sign.js';
+import { tagsCommand } from './tags.js';
 import { unpackCommand } from './unpack.js';
 import { validateCommand } from './validate.js';
 import { verifyCommand } from './verify.js';
@@ -18,12 +26,12 @@ Exit codes:
 
 export function buildProgram(): Command {
   const program = new Command('oci-tool')
-    .description('OCI image and bundle toolkit: pull images into OCI layouts, unpack runtime bundles, sign and verify images')
+    .description('OCI image and bundle toolkit: pull, copy and serve images, unpack runtime bundles, sign and verify')
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitCodeHelp);
-  for (const cmd of [pullCommand(), unpackCommand(), generateCommand(), validateCommand(), keyCommand(), signCommand(), verifyCommand()]) {
+  for (const cmd of [pullCommand(), pushCommand(), copyCommand(), inspectCommand(), tagsCommand(), lsCommand(), rmCommand(), gcCommand(), unpackCommand(), generateCommand(), validateCommand(), keyCommand(), signCommand(), verifyCommand(), serveCommand()]) {
     program.addCommand(cmd.exitOverride().addHelpText('after', exitCodeHelp));
   }
   return program;
