@@ -103,7 +103,8 @@ export class Layout {
 
   /** Streams a blob, failing at the end if it does not match its descriptor. */
   openBlob(target: BlobTarget): Readable {
-    return createReadStream(this.blobPath(target.digest)).pipe(new VerifyingStream(target, `blob ${target.digest} in ${this.dir}`));
+    // Large reads: fewer threadpool round trips per layer, while memory stays bounded.
+    return createReadStream(this.blobPath(target.digest), { highWaterMark: 1024 * 1024 }).pipe(new VerifyingStream(target, `blob ${target.digest} in ${this.dir}`));
   }
 
   /** Stores bytes in hand (manifests, configs) after checking them against their descriptor. */
