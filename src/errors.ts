@@ -76,5 +76,8 @@ export function describeError(e: unknown): string {
   return String(e);
 }
 
+/** Control characters escaped, so that a name taken from input keeps a message on one line. */
+export const oneLine = (s: string): string => s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 export const usageError = (msg: string) => new OciToolError('OCI_ERR_USAGE', msg);
 export const notFound = (msg: string) => new OciToolError('OCI_ERR_NOT_FOUND', msg);

@@ -1,5 +1,5 @@
 import { Command } from './commander.js';
-import { notFound, usageError } from '../errors.js';
+import { notFound, oneLine, usageError } from '../errors.js';
 import type { InspectedImage, InspectResult } from '../registry/inspect.js';
 import { formatBytes } from './progress.js';
 import { addRegistryOptions, remoteOptions, type RegistryFlags } from './registry-flags.js';
@@ -80,6 +80,3 @@ function renderImage(i: InspectedImage): string {
   if (i.user) out += row('User', i.user);
   return out;
 }
-
-/** Values come from a registry or a layout: each stays on one terminal line. */
-export const oneLine = (s: string) => s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

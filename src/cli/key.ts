@@ -1,8 +1,9 @@
 // Only the CLI asks on the terminal (prompt.ts); the key file format lives in sign/keys.ts.
 import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { Command } from './commander.js';
-import { notFound, OciToolError, usageError } from '../errors.js';
+import { readText } from './trust-flags.js';
+import { usageError } from '../errors.js';
 
 const passwordHelp = `
 The password comes from, first found: --password-file FILE (its first line), $OCI_TOOL_PASSWORD,
@@ -86,22 +87,12 @@ Examples:
 export async function readPrivateKey(file: string, passwordFile?: string): Promise<KeyObject> {
   const [{ readPassword }, { decryptPrivateKey, privateKeyNeedsPassword }, { terminalPrompt }] =
     await Promise.all([import('../sign/password.js'), import('../sign/keys.js'), import('./prompt.js')]);
-  const pem = readKeyFile(file);
+  const pem = await readText(file, 'key file');
   const password = privateKeyNeedsPassword(pem) ? await readPassword({ passwordFile, prompt: terminalPrompt() }) : Buffer.alloc(0);
   try {
     return decryptPrivateKey(pem, password, file);
   } finally {
     password.fill(0);
-  }
-}
-
-function readKeyFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw notFound(`key file ${file} does not exist`);
-    throw new OciToolError('OCI_ERR_USAGE', `cannot read key file ${file}: ${code ?? (e as Error).message}`);
   }
 }
 

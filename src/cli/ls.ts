@@ -1,5 +1,5 @@
+import { oneLine } from '../errors.js';
 import { Command } from './commander.js';
-import { oneLine } from './inspect.js';
 import { formatBytes } from './progress.js';
 
 interface LsFlags {

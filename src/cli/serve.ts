@@ -1,5 +1,5 @@
 import { Command } from './commander.js';
-import { usageError } from '../errors.js';
+import { oneLine, usageError } from '../errors.js';
 import type { ServeEvent } from '../serve/server.js';
 
 interface ServeFlags {
@@ -65,6 +65,3 @@ export function parseAddr(addr: string): { host: string; port: number } {
   if (!m || port > 65535) throw usageError(`invalid --addr ${JSON.stringify(addr)}: expected HOST:PORT, e.g. 127.0.0.1:5000`);
   return { host: (m[1] ?? m[2]) as string, port };
 }
-
-// Request paths come from the network: keep each log entry on one line.
-const oneLine = (s: string) => s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -1,5 +1,6 @@
 // Verification options shared by verify, pull and unpack: public keys, keyless identities and the
 // trusted root they chain to.
+import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from './commander.js';
 import { notFound, OciToolError, usageError } from '../errors.js';
@@ -27,14 +28,22 @@ export function addTrustOptions(cmd: Command): Command {
     .option('--trusted-root <file>', 'keyless: sigstore trusted root JSON (default: fetched from Sigstore\'s TUF repository)');
 }
 
-async function readText(file: string, what: string): Promise<string> {
+/** A file named on the command line: missing is exit 3, unreadable exit 2, each naming the file. */
+export async function readText(file: string, what: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw notFound(`${what} ${file} does not exist`);
-    throw new OciToolError('OCI_ERR_USAGE', `cannot read ${what} ${file}: ${code ?? String(e)}`);
+    throw new OciToolError('OCI_ERR_USAGE', `cannot read ${what} ${file}: ${code ?? (e as Error).message}`);
   }
+}
+
+async function publicKeys(files: string[]): Promise<KeyObject[]> {
+  const { loadPublicKey } = await import('../sign/keys.js');
+  const keys: KeyObject[] = [];
+  for (const file of files) keys.push(loadPublicKey(await readText(file, 'public key'), file));
+  return keys;
 }
 
 function regexp(source: string | undefined, flag: string): RegExp | undefined {
@@ -47,9 +56,7 @@ function regexp(source: string | undefined, flag: string): RegExp | undefined {
 }
 
 export async function trustFromFlags(flags: TrustFlags): Promise<TrustOptions> {
-  const { loadPublicKey } = await import('../sign/keys.js');
-  const publicKeys = [];
-  for (const file of flags.key) publicKeys.push(loadPublicKey(await readText(file, 'public key'), file));
+  const keys = await publicKeys(flags.key);
   const identity: IdentityMatcher = {
     subject: flags.certificateIdentity, subjectRegExp: regexp(flags.certificateIdentityRegexp, '--certificate-identity-regexp'),
     issuer: flags.certificateOidcIssuer, issuerRegExp: regexp(flags.certificateOidcIssuerRegexp, '--certificate-oidc-issuer-regexp'),
@@ -57,7 +64,7 @@ export async function trustFromFlags(flags: TrustFlags): Promise<TrustOptions> {
   const hasSubject = identity.subject !== undefined || identity.subjectRegExp !== undefined;
   const hasIssuer = identity.issuer !== undefined || identity.issuerRegExp !== undefined;
   if (hasSubject !== hasIssuer) throw usageError('keyless verification needs both a certificate identity and an OIDC issuer');
-  if (!hasSubject) return { publicKeys };
+  if (!hasSubject) return { publicKeys: keys };
   let trustedRoot: unknown;
   if (flags.trustedRoot) {
     try {
@@ -70,7 +77,7 @@ export async function trustFromFlags(flags: TrustFlags): Promise<TrustOptions> {
     const { fetchTrustedRoot } = await import('../sign/trusted-root.js');
     trustedRoot = await fetchTrustedRoot();
   }
-  return { publicKeys, identities: [identity], trustedRoot };
+  return { publicKeys: keys, identities: [identity], trustedRoot };
 }
 
 export interface PolicyFlags {
@@ -87,12 +94,10 @@ export function addPolicyOptions(cmd: Command): Command {
 /** The pull `accept` hook the flags ask for, or undefined when they ask for none. */
 export async function acceptFromFlags(flags: PolicyFlags): Promise<import('../registry/pull.js').PullOptions['accept']> {
   if (flags.verifyKey.length === 0 && !flags.policy) return undefined;
-  const [{ keyPolicy, loadPolicy, policyCheck }, { loadPublicKey }] = await Promise.all([import('../sign/policy.js'), import('../sign/keys.js')]);
+  const { keyPolicy, loadPolicy, policyCheck } = await import('../sign/policy.js');
   const checks: ((image: import('../registry/pull.js').ResolvedImage) => Promise<void>)[] = [];
   if (flags.verifyKey.length) {
-    const keys = [];
-    for (const file of flags.verifyKey) keys.push(loadPublicKey(await readText(file, 'public key'), file));
-    checks.push(policyCheck(keyPolicy(keys)));
+    checks.push(policyCheck(keyPolicy(await publicKeys(flags.verifyKey))));
   }
   if (flags.policy) checks.push(policyCheck(await loadPolicy(flags.policy)));
   return async (image) => {

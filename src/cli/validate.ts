@@ -1,5 +1,5 @@
 import { Command } from './commander.js';
-import { OciToolError } from '../errors.js';
+import { OciToolError, oneLine } from '../errors.js';
 import type { ValidationReport } from '../bundle/validate-report.js';
 
 interface ValidateFlags {
@@ -47,6 +47,3 @@ function print(report: ValidationReport, json: boolean): void {
   }
   if (report.ok) process.stderr.write(`ok: ${oneLine(report.target)}\n`);
 }
-
-// Names and values come from the checked files: keep each problem on one terminal line.
-const oneLine = (s: string) => s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -1,6 +1,6 @@
 // Checks OCI documents against oci-tool's own JSON Schemas (schemas/), compiled to plain functions
 // at build time by scripts/compile-schemas.mjs, so nothing is compiled at run time.
-import { OciToolError } from '../errors.js';
+import { OciToolError, oneLine } from '../errors.js';
 import {
   patternTitles,
   validateDescriptor,
@@ -126,8 +126,4 @@ function get(value: unknown, ...keys: string[]): unknown {
   let v = value;
   for (const k of keys) v = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
   return v;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

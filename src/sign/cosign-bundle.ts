@@ -122,13 +122,13 @@ export async function verifyCosignBundle(bytes: Buffer, trust: BundleTrust, mani
   let lastError: unknown;
   const keys = keyed ? trust.publicKeys ?? [] : [undefined];
   for (const key of keys) {
-    const material = verifyLib.toTrustMaterial(root, key ? () => ({ publicKey: key, validFor: () => true }) : undefined);
+    const trustMaterial = verifyLib.toTrustMaterial(root, key ? () => ({ publicKey: key, validFor: () => true }) : undefined);
     // A key needs no timestamp; any transparency-log entry the bundle carries must still verify.
     const thresholds = keyed
       ? { tlogThreshold: trust.trustedRoot ? tlogEntries : 0, ctlogThreshold: 0, timestampThreshold: 0 }
       : { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 };
     try {
-      signer = new verifyLib.Verifier(material, thresholds).verify(entity);
+      signer = new verifyLib.Verifier(trustMaterial, thresholds).verify(entity);
       break;
     } catch (e) {
       lastError = e;

@@ -28,10 +28,14 @@ export function publicKeyOf(key: KeyObject): KeyObject {
   return key.type === 'private' ? createPublicKey(key) : key;
 }
 
+/** SHA-256 of the DER SubjectPublicKeyInfo: cosign's key hint (base64) and Rekor's log ID (hex). */
+export function spkiSha256(key: KeyObject): Buffer {
+  return createHash('sha256').update(publicKeyOf(key).export({ type: 'spki', format: 'der' })).digest();
+}
+
 /** cosign's key hint: base64 of the SHA-256 of the DER SubjectPublicKeyInfo. */
 export function keyHint(key: KeyObject): string {
-  const der = publicKeyOf(key).export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
+  return spkiSha256(key).toString('base64');
 }
 
 /** A @sigstore/sign Signer over a private key: no certificate, no network. */

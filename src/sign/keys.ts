@@ -4,7 +4,7 @@
 // A public key is PEM "PUBLIC KEY" (SubjectPublicKeyInfo). Passwords never reach an error message.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa';
-import { OciToolError } from '../errors.js';
+import { OciToolError, oneLine } from '../errors.js';
 
 export const SIGSTORE_PRIVATE_KEY_LABEL = 'ENCRYPTED SIGSTORE PRIVATE KEY';
 export const COSIGN_PRIVATE_KEY_LABEL = 'ENCRYPTED COSIGN PRIVATE KEY';
@@ -217,7 +217,7 @@ function firstPemBlock(text: string): PemBlock | undefined {
   return undefined;
 }
 
-function pemEncode(label: string, der: Buffer): string {
+export function pemEncode(label: string, der: Buffer): string {
   const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join('\n')}${lines.length ? '\n' : ''}-----END ${label}-----\n`;
 }
@@ -225,5 +225,3 @@ function pemEncode(label: string, der: Buffer): string {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const member = (v: unknown, name: string): unknown => (isObject(v) ? v[name] : undefined);
 const describe = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' ? String(v) : typeof v);
-// File names and labels come from the user or the file: keep the message on one line.
-const oneLine = (s: string) => s.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

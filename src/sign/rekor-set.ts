@@ -4,6 +4,7 @@
 import { createHash, verify, type KeyObject } from 'node:crypto';
 import { OciToolError } from '../errors.js';
 import { parsePem } from './certificates.js';
+import { spkiSha256 } from './key-signer.js';
 import { decodeBase64, decodeUtf8, parseStrictJson } from './simple-signing.js';
 
 const reject = (reason: string) => new OciToolError('OCI_ERR_SIGNATURE', reason);
@@ -36,7 +37,7 @@ export function canonicalJson(value: unknown): string {
 
 /** A log's ID: hex SHA-256 of its public key's DER SubjectPublicKeyInfo. */
 export function rekorLogId(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return spkiSha256(key).toString('hex');
 }
 
 /** Refuses keys that cannot sign a SET; Rekor's are ECDSA (Ed25519 accepted for newer logs). */

@@ -2,6 +2,7 @@
 // that legacy signature checks use: Rekor log keys and Fulcio CA certificates.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { OciToolError } from '../errors.js';
+import { pemEncode } from './keys.js';
 
 interface Validity {
   validFor?: { start?: string; end?: string };
@@ -26,7 +27,7 @@ export interface TrustedRootParts {
 }
 
 /** PEM of a certificate given as base64 DER. */
-export const certificatePem = (b64: string): string => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
+export const certificatePem = (b64: string): string => pemEncode('CERTIFICATE', Buffer.from(b64, 'base64'));
 
 /** The log keys and CA certificates, only those valid at `at` when it is given. */
 export function trustedRootParts(root: unknown, at?: Date): TrustedRootParts {
